@@ -1,0 +1,52 @@
+import { summarizeReport, type TensorSummary } from "../../inspect.js";
+import { FileSource } from "../../io/source.js";
+import { verifySource } from "../../verify.js";
+import { parseCommand } from "../args.js";
+import { formatBytes, formatTable, print, printJson } from "../output.js";
+import { ProgressBar } from "../progress.js";
+
+const USAGE = "qans inspect <file> [--json]";
+
+export async function inspectCommand(argv: string[]): Promise<number> {
+  const { values, positionals } = parseCommand(argv, { json: { type: "boolean", default: false } }, 1, USAGE);
+  const source = await FileSource.open(positionals[0]);
+  const progress = new ProgressBar("inspecting");
+  try {
+    const report = await verifySource(source, (done, total) => progress.update(done, total));
+    progress.done();
+    const summary = summarizeReport(report);
+    if (values.json) {
+      await printJson({ file: positionals[0], metadata: report.metadata, ...summary });
+      return 0;
+    }
+    const rows = summary.tensors.map((t) => [
+      t.name,
+      t.dtype,
+      `[${t.shape.join(",")}]`,
+      describeEncoding(t),
+      t.storedBytes,
+      t.bitsPerWeight.toFixed(3),
+      t.elements ? ((t.entropyBytes * 8) / t.elements).toFixed(3) : "-",
+      t.overheadPct === null ? "-" : `${t.overheadPct.toFixed(2)}%`,
+    ]);
+    const totals = summary.totals;
+    await print(
+      [
+        `${positionals[0]}: QANS ${summary.version}, ${formatBytes(summary.fileBytes)}`,
+        formatTable(["tensor", "dtype", "shape", "encoding", "bytes", "bits/w", "H0 bits/w", "overhead"], rows),
+        `total: ${totals.tensors} tensors, ${totals.elements} elements, ${totals.bitsPerWeight.toFixed(3)} bits/weight, ` +
+          `overhead against order-0 entropy ${totals.overheadPct === null ? "-" : `${totals.overheadPct.toFixed(2)}%`}`,
+      ].join("\n"),
+    );
+    return 0;
+  } finally {
+    progress.done();
+    await source.close();
+  }
+}
+
+function describeEncoding(t: TensorSummary): string {
+  if (!t.quant) return t.encoding;
+  const q = t.quant;
+  return `int${q.bits}${q.asymmetric ? "a" : ""}/${q.groupSize ? `g${q.groupSize}` : "row"}`;
+}

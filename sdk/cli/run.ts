@@ -1,0 +1,53 @@
+import { isQansError } from "../errors.js";
+import { UsageError } from "./args.js";
+import { inspectCommand } from "./commands/inspect.js";
+import { packCommand } from "./commands/pack.js";
+import { unpackCommand } from "./commands/unpack.js";
+import { verifyCommand } from "./commands/verify.js";
+
+const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
+  pack: packCommand,
+  unpack: unpackCommand,
+  inspect: inspectCommand,
+  verify: verifyCommand,
+};
+
+const HELP = `qans: quantized, entropy-coded model weights
+
+usage: qans <command> [options]
+
+commands:
+  pack <input> -o <out.qans>     pack safetensors, a llama2.c .bin or a TF.js model.json
+  unpack <in.qans> -o <out>      write the tensors back as safetensors
+  inspect <file> [--json]        per-tensor sizes, bits per weight and entropy overhead
+  verify <file> [--json]         check every checksum and decode everything
+
+Errors print "qans: <CODE>: <message>" and exit 1; usage errors exit 2.`;
+
+/** Runs the CLI and returns its exit code. Errors become `qans: CODE: message` on stderr. */
+export async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === "help" || name === "--help" || name === "-h") {
+    process.stdout.write(`${HELP}\n`);
+    return name === undefined ? 2 : 0;
+  }
+  const command = COMMANDS[name];
+  if (!command) {
+    process.stderr.write(`qans: unknown command "${name}"\n${HELP}\n`);
+    return 2;
+  }
+  try {
+    return await command(rest);
+  } catch (error) {
+    if (error instanceof UsageError) {
+      process.stderr.write(`qans: ${error.message}\n`);
+      return 2;
+    }
+    if (isQansError(error)) {
+      process.stderr.write(`qans: ${error.code}: ${error.message}\n`);
+      return 1;
+    }
+    process.stderr.write(`qans: INTERNAL: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+    return 70;
+  }
+}

@@ -1,0 +1,81 @@
+import { QansError } from "../errors.js";
+import type { BlockHeader } from "../format/block-header.js";
+import { blockCount } from "../format/layout.js";
+import type { StreamDescriptor } from "../format/tensor-header.js";
+import { packBits, unpackBits } from "./bitpack.js";
+import { chooseFreqTable, tablePays } from "./freq-table.js";
+import { histogram } from "./histogram.js";
+import { ransEncode, RansDecoder } from "./rans.js";
+
+export interface EncodedBlock extends BlockHeader {
+  payload: Uint8Array;
+}
+
+/**
+ * Decides a stream's table from the histogram of all its symbols (spec §15 steps 2-4). It takes
+ * counts rather than symbols so that a large stream can be planned in a first pass and encoded
+ * block by block in a second.
+ */
+export function planStream(counts: Float64Array, width: number, symbols: number, log2Block: number): StreamDescriptor {
+  const choice = chooseFreqTable(counts, width);
+  if (!choice) return { width, table: null };
+  const blocks = blockCount(symbols, log2Block);
+  const rawBytes = rawPayloadBytes(symbols, width, log2Block);
+  return tablePays(choice.costBits2e16, blocks, rawBytes) ? { width, table: choice.table } : { width, table: null };
+}
+
+function rawPayloadBytes(symbols: number, width: number, log2Block: number): number {
+  const size = 2 ** log2Block;
+  const full = Math.floor(symbols / size);
+  return full * Math.ceil((size * width) / 8) + Math.ceil(((symbols - full * size) * width) / 8);
+}
+
+/** Encodes one block with the mode spec §15 step 5 picks. */
+export function encodeBlock(symbols: Uint8Array, stream: StreamDescriptor): EncodedBlock {
+  const count = symbols.length;
+  if (count > 0 && isConstant(symbols)) return { mode: "CONST", constSymbol: symbols[0], count, payloadLength: 0, payload: new Uint8Array(0) };
+  const raw = packBits(symbols, stream.width);
+  if (stream.table) {
+    const rans = ransEncode(symbols, stream.table);
+    if (rans.length < raw.length) return { mode: "RANS", constSymbol: 0, count, payloadLength: rans.length, payload: rans };
+  }
+  return { mode: "RAW", constSymbol: 0, count, payloadLength: raw.length, payload: raw };
+}
+
+function isConstant(symbols: Uint8Array): boolean {
+  const first = symbols[0];
+  for (let i = 1; i < symbols.length; i++) if (symbols[i] !== first) return false;
+  return true;
+}
+
+/** Encodes a whole stream held in memory: plan, then every block. */
+export function encodeStream(symbols: Uint8Array, width: number, log2Block: number): { stream: StreamDescriptor; blocks: EncodedBlock[] } {
+  const stream = planStream(histogram(symbols, 2 ** width), width, symbols.length, log2Block);
+  const size = 2 ** log2Block;
+  const blocks: EncodedBlock[] = [];
+  for (let start = 0; start < symbols.length; start += size) blocks.push(encodeBlock(symbols.subarray(start, start + size), stream));
+  return { stream, blocks };
+}
+
+/** Decodes block payloads of one stream; keeps the rANS lookup built once per table. */
+export class StreamDecoder {
+  private rans: RansDecoder | null = null;
+
+  constructor(readonly stream: StreamDescriptor) {}
+
+  decode(block: BlockHeader, payload: Uint8Array, out: Uint8Array, where: string): void {
+    switch (block.mode) {
+      case "CONST":
+        out.fill(block.constSymbol, 0, block.count);
+        return;
+      case "RAW":
+        unpackBits(payload, block.count, this.stream.width, out, where);
+        return;
+      case "RANS":
+        if (!this.stream.table) throw new QansError("BAD_BLOCK", `${where}: RANS block in a stream without a table`);
+        this.rans ??= new RansDecoder(this.stream.table);
+        this.rans.decode(payload, block.count, out, where);
+        return;
+    }
+  }
+}

@@ -1,0 +1,77 @@
+import { crc32c } from "../codec/crc32c.js";
+import { QansError } from "../errors.js";
+import { BLOCK_HEADER_SIZE, BLOCK_MODES, RANS_STATE_BYTES, type BlockMode } from "./constants.js";
+import { hex } from "./file-header.js";
+
+export interface BlockHeader {
+  mode: BlockMode;
+  constSymbol: number;
+  count: number;
+  payloadLength: number;
+}
+
+const MODE_BY_CODE = Object.keys(BLOCK_MODES) as BlockMode[];
+
+export function encodeBlockHeader(block: BlockHeader, payload: Uint8Array): Uint8Array {
+  const bytes = new Uint8Array(BLOCK_HEADER_SIZE);
+  const view = new DataView(bytes.buffer);
+  view.setUint8(0, BLOCK_MODES[block.mode]);
+  view.setUint8(1, block.mode === "CONST" ? block.constSymbol : 0);
+  view.setUint32(4, block.count, true);
+  view.setUint32(8, payload.length, true);
+  view.setUint32(12, crc32c(payload, crc32c(bytes.subarray(0, 12))), true);
+  return bytes;
+}
+
+/** The payload length field, which a reader needs before it can fetch the payload. */
+export function blockPayloadLength(header: Uint8Array): number {
+  return new DataView(header.buffer, header.byteOffset, BLOCK_HEADER_SIZE).getUint32(8, true);
+}
+
+/**
+ * Checks a block header against its payload and the count the layout expects, in the order of
+ * spec §9. Mode-specific payload rules other than lengths are the decoders' (RAW padding, rANS).
+ */
+export function decodeBlockHeader(
+  header: Uint8Array,
+  payload: Uint8Array,
+  expectedCount: number,
+  width: number,
+  hasTable: boolean,
+  where: string,
+  fileOffset: number,
+): BlockHeader {
+  const view = new DataView(header.buffer, header.byteOffset, BLOCK_HEADER_SIZE);
+  const stored = view.getUint32(12, true);
+  const actual = crc32c(payload, crc32c(header.subarray(0, 12)));
+  if (stored !== actual) {
+    throw new QansError("CHECKSUM_MISMATCH", `${where}: checksum ${hex(stored)} does not match contents ${hex(actual)} (block header at byte ${fileOffset})`);
+  }
+  const modeCode = view.getUint8(0);
+  const mode = MODE_BY_CODE[modeCode];
+  if (mode === undefined) throw new QansError("BAD_BLOCK", `${where}: unknown block mode ${modeCode} (at byte ${fileOffset})`);
+  const constSymbol = view.getUint8(1);
+  if ((mode !== "CONST" && constSymbol !== 0) || view.getUint16(2, true) !== 0) {
+    throw new QansError("RESERVED_BITS", `${where}: reserved block header bytes are not zero (at byte ${fileOffset + 1})`);
+  }
+  const count = view.getUint32(4, true);
+  if (count !== expectedCount) {
+    throw new QansError("BAD_BLOCK", `${where}: block holds ${count} symbols, the layout gives ${expectedCount} (at byte ${fileOffset + 4})`);
+  }
+  const payloadLength = payload.length;
+  const fail = (rule: string): never => {
+    throw new QansError("BAD_BLOCK", `${where}: ${mode} payload of ${payloadLength} bytes ${rule} (at byte ${fileOffset + 8})`);
+  };
+  if (mode === "RAW" && payloadLength !== Math.ceil((count * width) / 8)) fail(`is not ceil(${count} x ${width} / 8) bytes`);
+  if (mode === "CONST") {
+    if (payloadLength !== 0) fail("is not empty");
+    if (constSymbol >= 2 ** width) fail(`repeats symbol ${constSymbol}, which is not below 2^${width}`);
+  }
+  if (mode === "RANS") {
+    if (!hasTable) fail("belongs to a stream without a frequency table");
+    if (payloadLength < RANS_STATE_BYTES || payloadLength > RANS_STATE_BYTES + 2 * count || payloadLength % 2 !== 0) {
+      fail(`is not an even length from ${RANS_STATE_BYTES} to ${RANS_STATE_BYTES + 2 * count}`);
+    }
+  }
+  return { mode, constSymbol, count, payloadLength };
+}

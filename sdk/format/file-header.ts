@@ -1,0 +1,50 @@
+import { crc32c } from "../codec/crc32c.js";
+import { QansError } from "../errors.js";
+import { ByteWriter, bytesEqual, isAllZero } from "./bytes.js";
+import { FILE_HEADER_SIZE, FILE_MAGIC, FORMAT_MAJOR, FORMAT_MINOR } from "./constants.js";
+
+export interface FormatVersion {
+  major: number;
+  minor: number;
+}
+
+export function encodeFileHeader(): Uint8Array {
+  const writer = new ByteWriter(FILE_HEADER_SIZE)
+    .bytes(FILE_MAGIC)
+    .u16(FORMAT_MAJOR)
+    .u16(FORMAT_MINOR)
+    .u32(0)
+    .zeros(44);
+  const bytes = writer.finish();
+  return new ByteWriter(FILE_HEADER_SIZE).bytes(bytes).u32(crc32c(bytes)).finish();
+}
+
+/** Checks the 64-byte file header in the order spec §4.1 gives. */
+export function decodeFileHeader(bytes: Uint8Array): FormatVersion {
+  const where = "file header";
+  if (bytes.length < FILE_HEADER_SIZE) {
+    throw new QansError("TRUNCATED", `${where}: file has ${bytes.length} bytes, the header needs ${FILE_HEADER_SIZE}`);
+  }
+  if (!bytesEqual(bytes.subarray(0, 8), FILE_MAGIC)) {
+    throw new QansError("BAD_MAGIC", `${where}: not a QANS file (bytes 0..7 are not the QANS magic)`);
+  }
+  const view = new DataView(bytes.buffer, bytes.byteOffset, FILE_HEADER_SIZE);
+  const major = view.getUint16(8, true);
+  const minor = view.getUint16(10, true);
+  if (major !== FORMAT_MAJOR) {
+    throw new QansError("UNSUPPORTED_VERSION", `${where}: major version ${major} is not supported (this reader implements ${FORMAT_MAJOR}.x)`);
+  }
+  const stored = view.getUint32(60, true);
+  const actual = crc32c(bytes.subarray(0, 60));
+  if (stored !== actual) {
+    throw new QansError("CHECKSUM_MISMATCH", `${where}: checksum ${hex(stored)} does not match contents ${hex(actual)} (at byte 60)`);
+  }
+  if (view.getUint32(12, true) !== 0 || !isAllZero(bytes, 16, 60)) {
+    throw new QansError("RESERVED_BITS", `${where}: flags or reserved bytes 12..59 are not zero`);
+  }
+  return { major, minor };
+}
+
+export function hex(value: number): string {
+  return `0x${(value >>> 0).toString(16).padStart(8, "0")}`;
+}

@@ -1,0 +1,71 @@
+import { crc32c } from "../codec/crc32c.js";
+import { QansError } from "../errors.js";
+import { decodeUtf8Strict, parseStrictJson } from "../json/strict-json.js";
+import type { ModelArchitecture, ModelMetadata } from "../tensor/tensor.js";
+import { ByteReader, ByteWriter, bytesEqual } from "./bytes.js";
+import { LIMITS, METADATA_FRAME_OVERHEAD, TAG_METADATA } from "./constants.js";
+import { hex } from "./file-header.js";
+
+const UTF8 = new TextEncoder();
+
+export function encodeMetadataFrame(model: ModelMetadata): Uint8Array {
+  const body: Record<string, unknown> = { metadata: model.metadata };
+  if (model.architecture) body.architecture = model.architecture;
+  const json = UTF8.encode(JSON.stringify(body));
+  if (json.length > LIMITS.maxMetadataBytes) {
+    throw new QansError("LIMIT_EXCEEDED", `metadata: ${json.length} bytes of JSON exceed ${LIMITS.maxMetadataBytes}`);
+  }
+  const writer = new ByteWriter(json.length + METADATA_FRAME_OVERHEAD).bytes(TAG_METADATA).u32(json.length).bytes(json);
+  return writer.u32(crc32c(writer.finish())).finish();
+}
+
+/** Reads the 8-byte prefix, so a caller knows how many bytes the whole frame has. */
+export function metadataFrameLength(prefix: Uint8Array, fileOffset: number): number {
+  const reader = new ByteReader(prefix, "metadata frame", "TRUNCATED", 0, prefix.length, fileOffset);
+  const tag = reader.bytesView(4, "tag");
+  if (!bytesEqual(tag, TAG_METADATA)) reader.fail("BAD_MAGIC", "expected the QMET tag", 0);
+  const bodyLength = reader.u32("body length");
+  if (bodyLength > LIMITS.maxMetadataBytes) {
+    reader.fail("LIMIT_EXCEEDED", `body length ${bodyLength} exceeds ${LIMITS.maxMetadataBytes}`, 4);
+  }
+  return bodyLength + METADATA_FRAME_OVERHEAD;
+}
+
+/** Checks a whole metadata frame in the order of spec §6. */
+export function decodeMetadataFrame(frame: Uint8Array, fileOffset: number): ModelMetadata {
+  const where = "metadata frame";
+  const length = metadataFrameLength(frame, fileOffset);
+  if (frame.length < length) {
+    throw new QansError("TRUNCATED", `${where}: needs ${length} bytes, ${frame.length} present (at byte ${fileOffset})`);
+  }
+  const view = new DataView(frame.buffer, frame.byteOffset, length);
+  const stored = view.getUint32(length - 4, true);
+  const actual = crc32c(frame.subarray(0, length - 4));
+  if (stored !== actual) {
+    throw new QansError("CHECKSUM_MISMATCH", `${where}: checksum ${hex(stored)} does not match contents ${hex(actual)} (at byte ${fileOffset + length - 4})`);
+  }
+  const text = decodeUtf8Strict(frame.subarray(8, length - 4), where);
+  const body = parseStrictJson(text, where, "BAD_METADATA");
+  if (!isPlainObject(body)) throw new QansError("BAD_METADATA", `${where}: the body is not a JSON object`);
+  const metadata: Record<string, string> = {};
+  if (body.metadata !== undefined) {
+    if (!isPlainObject(body.metadata)) throw new QansError("BAD_METADATA", `${where}: "metadata" is not an object`);
+    for (const [key, value] of Object.entries(body.metadata)) {
+      if (typeof value !== "string") throw new QansError("BAD_METADATA", `${where}: metadata value of "${key}" is not a string`);
+      metadata[key] = value;
+    }
+  }
+  const result: ModelMetadata = { metadata };
+  if (body.architecture !== undefined) {
+    const architecture = body.architecture;
+    if (!isPlainObject(architecture) || typeof architecture.family !== "string") {
+      throw new QansError("BAD_METADATA", `${where}: "architecture" is not an object with a string "family"`);
+    }
+    result.architecture = architecture as ModelArchitecture;
+  }
+  return result;
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}

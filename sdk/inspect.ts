@@ -1,0 +1,89 @@
+import type { FileReport, TensorReport } from "./verify.js";
+
+export interface TensorSummary {
+  name: string;
+  dtype: string;
+  shape: number[];
+  encoding: string;
+  elements: number;
+  storedBytes: number;
+  paramBytes: number;
+  bitsPerWeight: number;
+  /** Order-0 entropy of all the tensor's symbols, in bytes. */
+  entropyBytes: number;
+  /** Stored bytes except quantisation parameters: what the entropy bound applies to. */
+  codedBytes: number;
+  /** (codedBytes / entropyBytes − 1) × 100, or null when the entropy is zero. */
+  overheadPct: number | null;
+  entropyCoded: boolean;
+  precision: (number | null)[];
+  blockModes: { RAW: number; CONST: number; RANS: number };
+  quant?: TensorReport["quant"];
+}
+
+export interface FileSummary {
+  version: string;
+  fileBytes: number;
+  tensors: TensorSummary[];
+  totals: {
+    tensors: number;
+    elements: number;
+    storedBytes: number;
+    paramBytes: number;
+    entropyBytes: number;
+    bitsPerWeight: number;
+    overheadPct: number | null;
+  };
+}
+
+/**
+ * Turns a verify report into per-tensor accounting. A tensor's stored bytes are everything that
+ * exists because of it: header, tables, block headers, rANS states, alignment padding and its
+ * index entry. Quantisation parameters are counted in the stored bytes and bits per weight, but
+ * not against the entropy bound, which is a bound on coding the symbols.
+ */
+export function summarizeReport(report: FileReport): FileSummary {
+  const tensors = report.tensors.map(summarizeTensor);
+  const sum = (pick: (t: TensorSummary) => number) => tensors.reduce((total, t) => total + pick(t), 0);
+  const elements = sum((t) => t.elements);
+  const entropyBytes = sum((t) => t.entropyBytes);
+  const codedBytes = sum((t) => t.codedBytes);
+  return {
+    version: `${report.version.major}.${report.version.minor}`,
+    fileBytes: report.fileBytes,
+    tensors,
+    totals: {
+      tensors: tensors.length,
+      elements,
+      storedBytes: sum((t) => t.storedBytes),
+      paramBytes: sum((t) => t.paramBytes),
+      entropyBytes,
+      bitsPerWeight: elements ? (report.fileBytes * 8) / elements : 0,
+      overheadPct: entropyBytes > 0 ? (codedBytes / entropyBytes - 1) * 100 : null,
+    },
+  };
+}
+
+function summarizeTensor(tensor: TensorReport): TensorSummary {
+  const entropyBytes = tensor.streams.reduce((total, s) => total + s.entropyBits, 0) / 8;
+  const codedBytes = tensor.storedBytes - tensor.paramBytes;
+  const blockModes = { RAW: 0, CONST: 0, RANS: 0 };
+  for (const stream of tensor.streams) for (const mode of ["RAW", "CONST", "RANS"] as const) blockModes[mode] += stream.blockModes[mode];
+  return {
+    name: tensor.name,
+    dtype: tensor.dtype,
+    shape: tensor.shape,
+    encoding: tensor.encoding,
+    elements: tensor.elements,
+    storedBytes: tensor.storedBytes,
+    paramBytes: tensor.paramBytes,
+    bitsPerWeight: tensor.elements ? (tensor.storedBytes * 8) / tensor.elements : 0,
+    entropyBytes,
+    codedBytes,
+    overheadPct: entropyBytes > 0 ? (codedBytes / entropyBytes - 1) * 100 : null,
+    entropyCoded: tensor.streams.some((s) => s.precision !== null),
+    precision: tensor.streams.map((s) => s.precision),
+    blockModes,
+    ...(tensor.quant ? { quant: tensor.quant } : {}),
+  };
+}

@@ -1,0 +1,110 @@
+import { QansError } from "./errors.js";
+import { bytesEqual } from "./format/bytes.js";
+import { FILE_HEADER_SIZE, FILE_MAGIC, TRAILER_SIZE } from "./format/constants.js";
+import { decodeIndexFrame, type FileIndex, type IndexEntry } from "./format/index-frame.js";
+import { decodeMetadataFrame } from "./format/metadata-frame.js";
+import type { TensorHeader } from "./format/tensor-header.js";
+import { decodeTrailer, type Trailer } from "./format/trailer.js";
+import { BufferForwardReader } from "./io/forward-reader.js";
+import { FileSource, type ByteSource } from "./io/source.js";
+import { decodeTensorStreams } from "./tensor/frame-decode.js";
+import { reconstructFloat32, reconstructTensor } from "./tensor/reconstruct.js";
+import type { ModelMetadata, TensorData } from "./tensor/tensor.js";
+
+/** How much of the file's end `open` reads first, hoping to get the trailer and index at once. */
+const TAIL_READ = 64 * 1024;
+
+export interface DecodedStreams {
+  header: TensorHeader;
+  streams: Uint8Array[];
+}
+
+/**
+ * Random access to a QANS file: `open` reads the trailer and index (one read, or two when the index
+ * is larger than 64 KiB); each tensor read then fetches only that tensor's frame.
+ */
+export class QansReader {
+  private readonly byName: Map<string, IndexEntry>;
+
+  private constructor(
+    readonly source: ByteSource,
+    readonly trailer: Trailer,
+    readonly index: FileIndex,
+  ) {
+    this.byName = new Map(index.entries.map((entry) => [entry.name, entry]));
+  }
+
+  static async open(source: ByteSource): Promise<QansReader> {
+    const size = source.size;
+    const tailLength = Math.min(size, TAIL_READ);
+    const tail = await source.read(size - tailLength, tailLength);
+    const startsWithMagic = async (): Promise<boolean> => {
+      const length = Math.min(8, size);
+      const head = size - tailLength === 0 ? tail.subarray(0, length) : await source.read(0, length);
+      return bytesEqual(head, FILE_MAGIC.subarray(0, length));
+    };
+    const trailer = await decodeTrailer(tail.subarray(Math.max(0, tailLength - TRAILER_SIZE)), size, startsWithMagic);
+    const tailStart = size - tailLength;
+    const indexBytes =
+      trailer.indexOffset >= tailStart
+        ? tail.subarray(trailer.indexOffset - tailStart, trailer.indexOffset - tailStart + trailer.indexLength)
+        : await source.read(trailer.indexOffset, trailer.indexLength);
+    return new QansReader(source, trailer, decodeIndexFrame(indexBytes, trailer));
+  }
+
+  static async openFile(path: string): Promise<QansReader> {
+    const source = await FileSource.open(path);
+    try {
+      return await QansReader.open(source);
+    } catch (error) {
+      await source.close();
+      throw error;
+    }
+  }
+
+  get entries(): readonly IndexEntry[] {
+    return this.index.entries;
+  }
+
+  entry(name: string): IndexEntry {
+    const entry = this.byName.get(name);
+    if (!entry) throw new QansError("NOT_FOUND", `no tensor named "${name}" in ${describe(this.source)}`);
+    return entry;
+  }
+
+  async metadata(): Promise<ModelMetadata> {
+    const frame = await this.source.read(FILE_HEADER_SIZE, this.index.metadataLength);
+    return decodeMetadataFrame(frame, FILE_HEADER_SIZE);
+  }
+
+  /** Decodes the symbol streams of one tensor, reading only its frame. */
+  async readStreams(name: string): Promise<DecodedStreams> {
+    const entry = this.entry(name);
+    const frame = await this.source.read(entry.frameOffset, entry.frameLength);
+    const { header, streams } = await decodeTensorStreams(new BufferForwardReader(frame, entry.frameOffset), entry.frameOffset, this.source.size, entry);
+    return { header, streams };
+  }
+
+  /** The tensor in its original dtype: bit-exact for lossless encodings, dequantised for int-quant. */
+  async readTensor(name: string): Promise<TensorData> {
+    const { header, streams } = await this.readStreams(name);
+    return reconstructTensor(header, streams);
+  }
+
+  async readFloat32(name: string): Promise<Float32Array> {
+    const { header, streams } = await this.readStreams(name);
+    return reconstructFloat32(header, streams);
+  }
+
+  async *tensors(): AsyncGenerator<TensorData> {
+    for (const entry of this.index.entries) yield await this.readTensor(entry.name);
+  }
+
+  async close(): Promise<void> {
+    await this.source.close();
+  }
+}
+
+function describe(source: ByteSource): string {
+  return "name" in source && typeof source.name === "string" ? source.name : "the file";
+}

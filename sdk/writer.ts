@@ -1,0 +1,86 @@
+import { QansError } from "./errors.js";
+import { align64 } from "./format/bytes.js";
+import { DEFAULT_LOG2_BLOCK, FILE_HEADER_SIZE } from "./format/constants.js";
+import { encodeFileHeader } from "./format/file-header.js";
+import { encodeIndexFrame, type IndexEntry } from "./format/index-frame.js";
+import { encodeMetadataFrame } from "./format/metadata-frame.js";
+import { encodeTrailer } from "./format/trailer.js";
+import type { ByteSink } from "./io/sink.js";
+import { encodeTensorFrame, type TensorEncoding } from "./tensor/frame-encode.js";
+import type { ModelMetadata, TensorData } from "./tensor/tensor.js";
+
+export interface WriterOptions {
+  /** log2 of the block size in symbols, 12..20; default 17. */
+  log2Block?: number;
+}
+
+/**
+ * Writes a QANS file in one pass to a sequential sink: header and metadata first, each tensor as
+ * it is added, the index and trailer last (spec §3). Nothing is ever seeked or rewritten.
+ */
+export class QansWriter {
+  private position = 0;
+  private readonly entries: IndexEntry[] = [];
+  private readonly names = new Set<string>();
+  private metadataLength = 0;
+  private state: "new" | "open" | "finished" = "new";
+
+  constructor(
+    private readonly sink: ByteSink,
+    private readonly options: WriterOptions = {},
+  ) {}
+
+  async begin(metadata: ModelMetadata): Promise<void> {
+    if (this.state !== "new") throw new QansError("INVALID_ARGUMENT", "writer: begin() was already called");
+    const metadataFrame = encodeMetadataFrame(metadata);
+    this.metadataLength = metadataFrame.length;
+    await this.emit(encodeFileHeader());
+    await this.emit(metadataFrame);
+    this.state = "open";
+  }
+
+  async addTensor(tensor: TensorData, encoding: TensorEncoding): Promise<IndexEntry> {
+    if (this.state !== "open") throw new QansError("INVALID_ARGUMENT", "writer: addTensor() needs begin() first and no finish()");
+    if (this.names.has(tensor.name)) throw new QansError("DUPLICATE_NAME", `writer: tensor "${tensor.name}" was already added`);
+    const frame = encodeTensorFrame(tensor, encoding, this.options.log2Block ?? DEFAULT_LOG2_BLOCK);
+    await this.pad();
+    const entry: IndexEntry = {
+      ...frame.header,
+      frameOffset: this.position,
+      headerLength: frame.headerLength,
+      frameLength: frame.frameLength,
+      payloadLengths: frame.payloadLengths,
+    };
+    for (const chunk of frame.chunks) await this.emit(chunk);
+    this.names.add(tensor.name);
+    this.entries.push(entry);
+    return entry;
+  }
+
+  /** Writes the index and trailer; the caller then commits or closes the sink. */
+  async finish(): Promise<{ bytes: number; tensors: number }> {
+    if (this.state !== "open") throw new QansError("INVALID_ARGUMENT", "writer: finish() needs begin() first, once");
+    await this.pad();
+    const indexOffset = this.position;
+    const index = encodeIndexFrame({ metadataLength: this.metadataLength, entries: this.entries });
+    await this.emit(index);
+    await this.emit(encodeTrailer(indexOffset, index.length));
+    this.state = "finished";
+    return { bytes: this.position, tensors: this.entries.length };
+  }
+
+  get tensorCount(): number {
+    return this.entries.length;
+  }
+
+  private async pad(): Promise<void> {
+    const target = align64(Math.max(this.position, FILE_HEADER_SIZE));
+    if (target > this.position) await this.emit(new Uint8Array(target - this.position));
+  }
+
+  private async emit(bytes: Uint8Array): Promise<void> {
+    if (bytes.length === 0) return;
+    await this.sink.write(bytes);
+    this.position += bytes.length;
+  }
+}
