@@ -6,7 +6,7 @@ import { encodeIndexFrame, type IndexEntry } from "./format/index-frame.js";
 import { encodeMetadataFrame } from "./format/metadata-frame.js";
 import { encodeTrailer } from "./format/trailer.js";
 import type { ByteSink } from "./io/sink.js";
-import { encodeTensorFrame, type TensorEncoding } from "./tensor/frame-encode.js";
+import { encodeTensorFrame, type EncodedFrame, type TensorEncoding } from "./tensor/frame-encode.js";
 import type { ModelMetadata, TensorData } from "./tensor/tensor.js";
 
 export interface WriterOptions {
@@ -40,9 +40,14 @@ export class QansWriter {
   }
 
   async addTensor(tensor: TensorData, encoding: TensorEncoding): Promise<IndexEntry> {
+    return this.addFrame(encodeTensorFrame(tensor, encoding, this.log2Block));
+  }
+
+  /** Writes a frame made by `encodeTensorFrame`, for callers that pick among candidate encodings. */
+  async addFrame(frame: EncodedFrame): Promise<IndexEntry> {
+    const name = frame.header.name;
     if (this.state !== "open") throw new QansError("INVALID_ARGUMENT", "writer: addTensor() needs begin() first and no finish()");
-    if (this.names.has(tensor.name)) throw new QansError("DUPLICATE_NAME", `writer: tensor "${tensor.name}" was already added`);
-    const frame = encodeTensorFrame(tensor, encoding, this.options.log2Block ?? DEFAULT_LOG2_BLOCK);
+    if (this.names.has(name)) throw new QansError("DUPLICATE_NAME", `writer: tensor "${name}" was already added`);
     await this.pad();
     const entry: IndexEntry = {
       ...frame.header,
@@ -52,7 +57,7 @@ export class QansWriter {
       payloadLengths: frame.payloadLengths,
     };
     for (const chunk of frame.chunks) await this.emit(chunk);
-    this.names.add(tensor.name);
+    this.names.add(name);
     this.entries.push(entry);
     return entry;
   }
@@ -67,6 +72,10 @@ export class QansWriter {
     await this.emit(encodeTrailer(indexOffset, index.length));
     this.state = "finished";
     return { bytes: this.position, tensors: this.entries.length };
+  }
+
+  get log2Block(): number {
+    return this.options.log2Block ?? DEFAULT_LOG2_BLOCK;
   }
 
   get tensorCount(): number {

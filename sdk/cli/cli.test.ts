@@ -1,0 +1,121 @@
+import { spawnSync } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { importSafetensors } from "../import/safetensors.js";
+import { importModel } from "../import/detect.js";
+import { QansReader } from "../reader.js";
+import { STORIES_PATH, sha256 } from "../testing/fixtures.js";
+
+const CLI = new URL("../../dist/cli.js", import.meta.url).pathname;
+const dir = mkdtempSync(join(tmpdir(), "qans-cli-"));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+function qans(...args: string[]) {
+  const result = spawnSync(process.execPath, [CLI, ...args], { cwd: dir, encoding: "utf8" });
+  return { code: result.status, stdout: result.stdout, stderr: result.stderr };
+}
+
+beforeAll(() => {
+  expect(existsSync(CLI), "the CLI is built by `npm run build` (npm test runs it first)").toBe(true);
+});
+
+describe("qans pack / verify / inspect / unpack", () => {
+  it("packs stories260K lossless and unpacks it bit-exactly to safetensors", async () => {
+    const packed = qans("pack", STORIES_PATH, "-o", "s.qans", "--json");
+    expect(packed.code, packed.stderr).toBe(0);
+    const summary = JSON.parse(packed.stdout);
+    expect(summary).toMatchObject({ mode: "lossless", tensors: 47, output: "s.qans" });
+    expect(summary.outputBytes).toBe(readFileSync(join(dir, "s.qans")).length);
+
+    const verified = qans("verify", "s.qans", "--json");
+    expect(verified.code).toBe(0);
+    expect(JSON.parse(verified.stdout)).toMatchObject({ valid: true, version: "1.0", tensors: 47 });
+
+    const unpacked = qans("unpack", "s.qans", "-o", "s.safetensors");
+    expect(unpacked.code, unpacked.stderr).toBe(0);
+    const original = await importModel(STORIES_PATH);
+    const exported = await importSafetensors(join(dir, "s.safetensors"));
+    expect(exported.tensors.map((t) => t.name)).toEqual(original.tensors.map((t) => t.name));
+    for (const [i, tensor] of exported.tensors.entries()) expect(sha256(tensor.data)).toBe(sha256(original.tensors[i].data));
+  });
+
+  it("inspect --json reports per-tensor sizes, entropy and overhead that add up", () => {
+    expect(qans("pack", STORIES_PATH, "-o", "s8.qans", "--mode", "int8").code).toBe(0);
+    const inspected = qans("inspect", "s8.qans", "--json");
+    expect(inspected.code, inspected.stderr).toBe(0);
+    const report = JSON.parse(inspected.stdout);
+    const fileBytes = readFileSync(join(dir, "s8.qans")).length;
+    expect(report.fileBytes).toBe(fileBytes);
+    expect(report.metadata.architecture).toMatchObject({ family: "llama", dim: 64, n_layers: 5 });
+    const embed = report.tensors.find((t: { name: string }) => t.name === "model.embed_tokens.weight");
+    expect(embed).toMatchObject({ encoding: "int-quant", elements: 32768, quant: { bits: 8, groupSize: 0 } });
+    expect(embed.bitsPerWeight).toBeCloseTo((embed.storedBytes * 8) / 32768, 10);
+    expect(embed.overheadPct).toBeCloseTo((embed.codedBytes / embed.entropyBytes - 1) * 100, 10);
+    // Everything but the file header, metadata frame and trailer belongs to some tensor.
+    const attributed = report.tensors.reduce((sum: number, t: { storedBytes: number }) => sum + t.storedBytes, 0);
+    expect(attributed).toBeLessThan(fileBytes);
+    expect(fileBytes - attributed).toBeLessThan(2048);
+    const text = qans("inspect", "s8.qans");
+    expect(text.stdout).toContain("model.embed_tokens.weight");
+    expect(text.stdout).toMatch(/total: 47 tensors/);
+  });
+
+  it("writes dequantized tensors of the original dtype when unpacking an int4 file", async () => {
+    expect(qans("pack", STORIES_PATH, "-o", "s4.qans", "--mode", "int4", "--group", "32").code).toBe(0);
+    expect(qans("unpack", "s4.qans", "-o", "s4.safetensors").code).toBe(0);
+    const exported = await importSafetensors(join(dir, "s4.safetensors"));
+    const reader = await QansReader.openFile(join(dir, "s4.qans"));
+    const wq = exported.tensors.find((t) => t.name === "model.layers.0.self_attn.q_proj.weight")!;
+    expect(wq.dtype).toBe("F32");
+    expect(new Float32Array(wq.data.slice().buffer)).toEqual(await reader.readFloat32(wq.name));
+    await reader.close();
+  });
+});
+
+describe("errors and exit codes", () => {
+  it("verify names the code of a corrupt file and exits 1", () => {
+    expect(qans("pack", STORIES_PATH, "-o", "bad.qans").code).toBe(0);
+    const bytes = readFileSync(join(dir, "bad.qans"));
+    bytes[2000] ^= 0x40;
+    writeFileSync(join(dir, "bad.qans"), bytes);
+    const text = qans("verify", "bad.qans");
+    expect(text.code).toBe(1);
+    expect(text.stderr).toMatch(/^qans: CHECKSUM_MISMATCH: .*at byte/m);
+    const json = qans("verify", "bad.qans", "--json");
+    expect(json.code).toBe(1);
+    expect(JSON.parse(json.stdout)).toMatchObject({ valid: false, code: "CHECKSUM_MISMATCH" });
+  });
+
+  it("reports a truncated file as TRUNCATED", () => {
+    const bytes = readFileSync(join(dir, "s.qans"));
+    writeFileSync(join(dir, "cut.qans"), bytes.subarray(0, bytes.length - 100));
+    const result = qans("inspect", "cut.qans");
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(/^qans: TRUNCATED: /);
+  });
+
+  it("uses exit code 2 for usage errors and names missing inputs", () => {
+    expect(qans().code).toBe(2);
+    expect(qans("frobnicate").code).toBe(2);
+    const missing = qans("pack", STORIES_PATH);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toContain("-o <out.qans> is required");
+    expect(qans("pack", STORIES_PATH, "-o", "x.qans", "--unknown").code).toBe(2);
+    const badMode = qans("pack", STORIES_PATH, "-o", "x.qans", "--mode", "int9");
+    expect(badMode.code).toBe(1);
+    expect(badMode.stderr).toMatch(/^qans: INVALID_ARGUMENT: /);
+    const noFile = qans("verify", "nope.qans");
+    expect(noFile.code).toBe(1);
+    expect(noFile.stderr).toMatch(/^qans: IO_ERROR: .*nope\.qans/);
+    expect(qans("--help").code).toBe(0);
+  });
+
+  it("leaves no file behind when packing fails", () => {
+    writeFileSync(join(dir, "broken.bin"), new Uint8Array(100));
+    const result = qans("pack", "broken.bin", "-o", "never.qans");
+    expect(result.code).toBe(1);
+    expect(existsSync(join(dir, "never.qans"))).toBe(false);
+  });
+});

@@ -1,0 +1,382 @@
+import { describe, expect, it } from "vitest";
+import { QansError } from "../errors.js";
+import {
+  chooseFreqTable,
+  log2Fix,
+  makeFreqTable,
+  normalizeFrequencies,
+  parseFreqTable,
+  serializeFreqTable,
+  serializedTableSize,
+  tablePays,
+} from "./freq-table.js";
+import { entropyBits } from "./histogram.js";
+
+function rng(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** §10.4 transcribed literally, all in BigInt, as an independent check of the implementation. */
+function referenceNormalize(counts: ArrayLike<number>, k: number): number[] {
+  const M = 1n << BigInt(k);
+  const C = Array.from(counts, (c) => BigInt(c));
+  const T = C.reduce((a, b) => a + b, 0n);
+  const f = C.map((c) => (c === 0n ? 0n : (c * M) / T));
+  const bumped = f.map((v, s) => C[s] > 0n && v === 0n);
+  for (let s = 0; s < f.length; s++) if (bumped[s]) f[s] = 1n;
+  let d = M - f.reduce((a, b) => a + b, 0n);
+  if (d > 0n) {
+    const ranked = C.map((c, s) => ({ s, r: (c * M) % T }))
+      .filter(({ s }) => C[s] > 0n && !bumped[s])
+      .sort((a, b) => (a.r === b.r ? a.s - b.s : a.r > b.r ? -1 : 1));
+    for (let j = 0n; j < d; j++) f[ranked[Number(j)].s] += 1n;
+  }
+  while (d < 0n) {
+    let pick = -1;
+    for (let s = 0; s < f.length; s++) {
+      if (C[s] === 0n || f[s] <= 1n) continue;
+      if (pick === -1) pick = s;
+      else {
+        const lhs = C[s] * f[pick];
+        const rhs = C[pick] * f[s];
+        if (lhs < rhs || (lhs === rhs && s < pick)) pick = s;
+      }
+    }
+    f[pick] -= 1n;
+    d += 1n;
+  }
+  return f.map(Number);
+}
+
+function checkTable(counts: ArrayLike<number>, f: Uint32Array, k: number): void {
+  let sum = 0;
+  for (let s = 0; s < counts.length; s++) {
+    if (counts[s] > 0) {
+      expect(f[s]).toBeGreaterThanOrEqual(1);
+      expect(f[s]).toBeLessThan(1 << k);
+    } else expect(f[s]).toBe(0);
+    sum += f[s];
+  }
+  expect(sum).toBe(1 << k);
+}
+
+function randomCounts(r: () => number, size: number): number[] {
+  const kind = Math.floor(r() * 5);
+  const counts = new Array<number>(size).fill(0);
+  for (let s = 0; s < size; s++) {
+    if (r() < 0.3) continue;
+    if (kind === 0) counts[s] = 1 + Math.floor(r() * 10);
+    else if (kind === 1) counts[s] = Math.floor(2 ** (r() * 40));
+    else if (kind === 2) counts[s] = Math.floor(r() * 2 ** 53);
+    else if (kind === 3) counts[s] = Math.floor(1e6 * Math.exp(-s / 4)) + 1;
+    else counts[s] = r() < 0.1 ? Math.floor(r() * 1e9) : 1;
+  }
+  const first = Math.floor(r() * size);
+  counts[first] = Math.max(counts[first], 1);
+  counts[(first + 1) % size] = Math.max(counts[(first + 1) % size], 1);
+  return counts;
+}
+
+const adversarial: Array<[string, number[]]> = [
+  ["one dominant symbol and 255 singletons", [1e12, ...new Array<number>(255).fill(1)]],
+  ["one dominant symbol and 255 singletons, dominant last", [...new Array<number>(255).fill(1), 2 ** 52]],
+  ["two symbols", [1, 1]],
+  ["two very unequal symbols", [1, 2 ** 53 - 1]],
+  ["counts near 2^53", [2 ** 53 - 1, 2 ** 53 - 2, 2 ** 53 - 3, 1]],
+  ["all 256 equal", new Array<number>(256).fill(7)],
+  ["all 256 near 2^53", Array.from({ length: 256 }, (_, s) => 2 ** 53 - 1 - s)],
+  ["geometric", Array.from({ length: 256 }, (_, s) => Math.floor(2 ** 52 / 2 ** (s / 5)) + 1)],
+  ["ties everywhere", [3, 3, 3, 0, 3, 3, 3]],
+  ["many singletons, two medium", [...new Array<number>(254).fill(1), 600, 600]],
+];
+
+describe("normalizeFrequencies", () => {
+  it("handles adversarial histograms at every k and matches the reference", () => {
+    for (const [, counts] of adversarial) {
+      for (let k = 10; k <= 15; k++) {
+        const f = normalizeFrequencies(counts, k);
+        checkTable(counts, f, k);
+        expect(Array.from(f)).toEqual(referenceNormalize(counts, k));
+      }
+    }
+  });
+
+  it("gives the expected table for a dominant symbol with 255 singletons at k = 10", () => {
+    const counts = [1e9, ...new Array<number>(255).fill(1)];
+    const f = normalizeFrequencies(counts, 10);
+    // 255 singletons are bumped to 1; the dominant symbol gets the rest.
+    expect(f[0]).toBe(1024 - 255);
+    for (let s = 1; s < 256; s++) expect(f[s]).toBe(1);
+  });
+
+  it("sums to 2^k, keeps present symbols ≥ 1 and matches the reference on random histograms", () => {
+    const r = rng(1);
+    for (let trial = 0; trial < 600; trial++) {
+      const size = [2, 3, 8, 32, 256][trial % 5];
+      const counts = randomCounts(r, size);
+      const k = 10 + (trial % 6);
+      const f = normalizeFrequencies(counts, k);
+      checkTable(counts, f, k);
+      expect(Array.from(f)).toEqual(referenceNormalize(counts, k));
+    }
+  });
+
+  it("is deterministic", () => {
+    const counts = randomCounts(rng(9), 256);
+    const a = normalizeFrequencies(counts, 12);
+    const b = normalizeFrequencies(Float64Array.from(counts), 12);
+    expect(Array.from(a)).toEqual(Array.from(b));
+  });
+
+  it("rejects fewer than 2 present symbols, bad k and bad counts", () => {
+    const code = (fn: () => unknown) => {
+      try {
+        fn();
+      } catch (e) {
+        return e instanceof QansError ? e.code : "other";
+      }
+      return "none";
+    };
+    expect(code(() => normalizeFrequencies([0, 5, 0], 12))).toBe("INVALID_ARGUMENT");
+    expect(code(() => normalizeFrequencies([0, 0], 12))).toBe("INVALID_ARGUMENT");
+    expect(code(() => normalizeFrequencies([1, 1], 9))).toBe("INVALID_ARGUMENT");
+    expect(code(() => normalizeFrequencies([1, 1], 16))).toBe("INVALID_ARGUMENT");
+    expect(code(() => normalizeFrequencies([1, -1], 12))).toBe("INVALID_ARGUMENT");
+    expect(code(() => normalizeFrequencies([1, 0.5], 12))).toBe("INVALID_ARGUMENT");
+    expect(code(() => normalizeFrequencies([1, 2 ** 53], 12))).toBe("INVALID_ARGUMENT");
+  });
+});
+
+describe("log2Fix", () => {
+  function referenceLog2Fix(f: number): number {
+    const e = BigInt(31 - Math.clz32(f));
+    let y = BigInt(f) << (16n - e);
+    let r = e << 16n;
+    for (let bit = 15n; bit >= 0n; bit--) {
+      y = (y * y) >> 16n;
+      if (y >= 1n << 17n) {
+        y >>= 1n;
+        r |= 1n << bit;
+      }
+    }
+    return Number(r);
+  }
+
+  it("matches a BigInt transcription of §15 for every f in 1..2^15", () => {
+    for (let f = 1; f <= 1 << 15; f++) expect(log2Fix(f)).toBe(referenceLog2Fix(f));
+  });
+
+  it("is exact at powers of two and close to log2 elsewhere", () => {
+    for (let e = 0; e <= 15; e++) expect(log2Fix(2 ** e)).toBe(e * 65536);
+    for (let f = 1; f <= 1 << 15; f += 37) {
+      const v = log2Fix(f);
+      expect(Math.abs(v - Math.log2(f) * 65536)).toBeLessThan(4);
+    }
+  });
+
+  it("rejects arguments outside 1..2^15", () => {
+    expect(() => log2Fix(0)).toThrow(QansError);
+    expect(() => log2Fix(32769)).toThrow(QansError);
+    expect(() => log2Fix(1.5)).toThrow(QansError);
+  });
+});
+
+describe("serialisation", () => {
+  it("round trips random tables at every width and k, at an offset", () => {
+    const r = rng(3);
+    for (let trial = 0; trial < 300; trial++) {
+      const width = 1 + (trial % 8);
+      const k = 10 + Math.floor(r() * 6);
+      const counts = randomCounts(r, 1 << width);
+      const table = makeFreqTable(k, width, normalizeFrequencies(counts, k));
+      const bytes = serializeFreqTable(table);
+      expect(bytes.length).toBe(serializedTableSize(table.freqs, width));
+      const framed = new Uint8Array(bytes.length + 10);
+      framed.set(bytes, 5);
+      const { table: back, next } = parseFreqTable(framed, 5, framed.length, width, "t");
+      expect(next).toBe(5 + bytes.length);
+      expect(back.k).toBe(k);
+      expect(back.width).toBe(width);
+      expect(Array.from(back.freqs)).toEqual(Array.from(table.freqs));
+      expect(Array.from(back.cum)).toEqual(Array.from(table.cum));
+    }
+  });
+
+  it("writes the documented layout", () => {
+    const table = makeFreqTable(10, 2, [0, 1000, 0, 24]);
+    // k, bitmap 0b1010, 1000 = 0x3E8 → E8 07, 24 → 18
+    expect(Array.from(serializeFreqTable(table))).toEqual([10, 0b1010, 0xe8, 0x07, 0x18]);
+  });
+
+  it("computes cum in makeFreqTable and rejects inconsistent tables", () => {
+    const t = makeFreqTable(10, 2, [100, 0, 900, 24]);
+    expect(Array.from(t.cum)).toEqual([0, 100, 100, 1000, 1024]);
+    expect(() => makeFreqTable(10, 2, [1024, 0, 0, 0])).toThrow(QansError);
+    expect(() => makeFreqTable(10, 2, [100, 0, 900, 23])).toThrow(QansError);
+    expect(() => makeFreqTable(10, 2, [512, 512])).toThrow(QansError);
+  });
+});
+
+describe("parseFreqTable errors", () => {
+  const WHERE = 'tensor "w" stream 0';
+
+  function expectBad(bytes: number[] | Uint8Array, width: number, message?: RegExp, end?: number): void {
+    const data = Uint8Array.from(bytes);
+    let error: unknown;
+    try {
+      parseFreqTable(data, 0, end ?? data.length, width, WHERE);
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(QansError);
+    const q = error as QansError;
+    expect(q.code).toBe("BAD_FREQ_TABLE");
+    expect(q.message).toContain(WHERE);
+    if (message) expect(q.message).toMatch(message);
+  }
+
+  it("rejects k = 9 and k = 16", () => {
+    expectBad([9, 0b11, 0x80, 0x02, 0x80, 0x02], 1, /k = 9/);
+    expectBad([16, 0b11, 0x80, 0x02, 0x80, 0x02], 1, /k = 16/);
+  });
+
+  it("rejects sums of 2^k − 1 and 2^k + 1", () => {
+    // 511 = FF 03, 512 = 80 04, 513 = 81 04
+    expectBad([10, 0b11, 0xff, 0x03, 0x80, 0x04], 1, /sum to 1023/);
+    expectBad([10, 0b11, 0x81, 0x04, 0x80, 0x04], 1, /sum to 1025/);
+  });
+
+  it("rejects a zero frequency for a present symbol", () => {
+    expectBad([10, 0b111, 0x00, 0x80, 0x04, 0x80, 0x04], 2, /frequency 0/);
+  });
+
+  it("rejects f = 2^k", () => {
+    expectBad([10, 0b11, 0x80, 0x08, 0x01], 1, /not below/);
+  });
+
+  it("rejects a single present symbol and an empty bitmap", () => {
+    expectBad([10, 0b01, 0x80, 0x08], 1, /1 present symbol/);
+    expectBad([10, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], 8, /0 present/);
+  });
+
+  it("rejects non-minimal and 4-byte varints", () => {
+    // 512 written as 80 84 00 instead of 80 04.
+    expectBad([10, 0b11, 0x80, 0x84, 0x00, 0x80, 0x04], 1, /non-minimal/);
+    // 1 written as 81 00.
+    expectBad([10, 0b11, 0x81, 0x00, 0xff, 0x07], 1, /non-minimal/);
+    expectBad([10, 0b11, 0x80, 0x80, 0x80, 0x00, 0x80, 0x04], 1, /longer than 3 bytes/);
+    expectBad([10, 0b11, 0x80, 0x80, 0x80], 1, /longer than 3 bytes/);
+  });
+
+  it("rejects bitmap bits beyond 2^w for w < 3", () => {
+    expectBad([10, 0b111, 0x80, 0x04, 0x80, 0x04, 0x01], 1, /beyond/);
+    expectBad([10, 0b10011, 0x80, 0x04, 0x80, 0x04, 0x01], 2, /beyond/);
+    expectBad([10, 0b1000_0000 | 0b11, 0x80, 0x04, 0x80, 0x04], 2, /beyond/);
+  });
+
+  it("rejects every truncation and a table running past `end`", () => {
+    const r = rng(11);
+    for (const width of [1, 3, 8]) {
+      const counts = randomCounts(r, 1 << width);
+      const bytes = serializeFreqTable(makeFreqTable(15, width, normalizeFrequencies(counts, 15)));
+      for (let cut = 0; cut < bytes.length; cut++) {
+        expectBad(bytes.subarray(0, cut), width);
+        expectBad(bytes, width, undefined, cut);
+      }
+    }
+  });
+
+  it("reports a range outside the buffer as INVALID_ARGUMENT", () => {
+    const bytes = Uint8Array.of(10, 0b11, 0x80, 0x04, 0x80, 0x04);
+    expect(() => parseFreqTable(bytes, 0, 7, 1, WHERE)).toThrow(QansError);
+    expect(() => parseFreqTable(bytes, 4, 3, 1, WHERE)).toThrow(QansError);
+    expect(parseFreqTable(bytes, 0, 6, 1, WHERE).next).toBe(6);
+  });
+});
+
+describe("chooseFreqTable and tablePays", () => {
+  function referenceCost(counts: ArrayLike<number>, width: number, k: number): bigint {
+    const f = referenceNormalize(counts, k);
+    let bytes = 1 + Math.ceil(2 ** width / 8);
+    let cost = 0n;
+    for (let s = 0; s < f.length; s++) {
+      if (f[s] === 0) continue;
+      bytes += f[s] < 128 ? 1 : f[s] < 16384 ? 2 : 3;
+      cost += BigInt(counts[s]) * BigInt(k * 65536 - log2Fix(f[s]));
+    }
+    return cost + BigInt(8 * 65536 * bytes);
+  }
+
+  it("returns null for fewer than 2 distinct symbols", () => {
+    expect(chooseFreqTable([0, 0, 0, 0], 2)).toBeNull();
+    expect(chooseFreqTable([0, 9, 0, 0], 2)).toBeNull();
+  });
+
+  it("breaks ties towards the smaller k", () => {
+    // [1, 1]: the data costs 2 bits at every k and the table is 6 bytes for k = 10..14.
+    const chosen = chooseFreqTable([1, 1], 1)!;
+    expect(chosen.table.k).toBe(10);
+    expect(chosen.costBits2e16).toBe(referenceCost([1, 1], 1, 10));
+  });
+
+  it("takes the k of least cost as §15 defines it", () => {
+    const r = rng(21);
+    for (let trial = 0; trial < 40; trial++) {
+      const width = [2, 5, 8][trial % 3];
+      const counts = randomCounts(r, 1 << width);
+      const chosen = chooseFreqTable(counts, width)!;
+      let bestK = 10;
+      let best = referenceCost(counts, width, 10);
+      for (let k = 11; k <= 15; k++) {
+        const c = referenceCost(counts, width, k);
+        if (c < best) {
+          best = c;
+          bestK = k;
+        }
+      }
+      expect(chosen.table.k).toBe(bestK);
+      expect(chosen.costBits2e16).toBe(best);
+      expect(Array.from(chosen.table.freqs)).toEqual(referenceNormalize(counts, bestK));
+    }
+  });
+
+  it("codes smooth histograms within 0.1% of their order-0 entropy", () => {
+    const shapes: Array<[string, (s: number) => number]> = [
+      ["laplacian int8", (s) => Math.exp(-Math.abs(((s + 128) & 0xff) - 128) / 8)],
+      ["wide laplacian int8", (s) => Math.exp(-Math.abs(((s + 128) & 0xff) - 128) / 20)],
+      ["gaussian", (s) => Math.exp(-(((s - 128) / 30) ** 2) / 2)],
+      ["bf16 exponent-like", (s) => Math.exp(-(((s - 118) / 3) ** 2) / 2)],
+      ["uniform-ish", (s) => 1 + 0.2 * Math.sin(s / 10)],
+    ];
+    for (const [name, shape] of shapes) {
+      for (const total of [2 ** 16, 2 ** 20, 2 ** 24]) {
+        let z = 0;
+        for (let s = 0; s < 256; s++) z += shape(s);
+        const counts = Array.from({ length: 256 }, (_, s) => Math.round((total * shape(s)) / z));
+        const chosen = chooseFreqTable(counts, 8)!;
+        const { k, freqs } = chosen.table;
+        let coded = 0;
+        for (let s = 0; s < 256; s++) if (counts[s] > 0) coded += counts[s] * (k - Math.log2(freqs[s]));
+        const h = entropyBits(counts);
+        expect(coded / h, `${name}, ${total} symbols, k = ${k}`).toBeLessThan(1.001);
+      }
+    }
+  });
+
+  it("applies the §15 step 4 threshold", () => {
+    const unit = 1n << 19n;
+    expect(tablePays(10n * unit, 1, 139)).toBe(true);
+    expect(tablePays(10n * unit, 1, 138)).toBe(false);
+    expect(tablePays(10n * unit + 1n, 1, 139)).toBe(false);
+    expect(tablePays(10n * unit + 1n, 1, 140)).toBe(true);
+    expect(tablePays(0n, 3, 385)).toBe(true);
+    expect(tablePays(0n, 3, 384)).toBe(false);
+  });
+});

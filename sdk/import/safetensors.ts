@@ -1,0 +1,214 @@
+import { basename, dirname, isAbsolute, join } from "node:path";
+import { QansError } from "../errors.js";
+import { decodeUtf8Strict, isJsonObject, parseStrictJson, stringifyJson, type JsonValue } from "../json/strict-json.js";
+import { RandomAccessFile, readSmallFile, withFile } from "../io/file-read.js";
+import { dtypeSize, type DType } from "../tensor/dtype.js";
+import type { ImportedModel, TensorData } from "../tensor/tensor.js";
+import { checkShape } from "./shape.js";
+
+/** The official reader's limit on the JSON header length N. */
+export const SAFETENSORS_MAX_HEADER_LENGTH = 100_000_000;
+
+/** safetensors dtype strings this importer accepts; they coincide with our DType names. */
+export const SAFETENSORS_DTYPES: readonly DType[] = [
+  "F64", "F32", "F16", "BF16", "I64", "I32", "I16", "I8", "U8", "BOOL", "U16", "U32", "U64", "F8_E4M3", "F8_E5M2",
+];
+
+const MAX_INDEX_BYTES = 64 * 1024 * 1024;
+const ENTRY_KEYS = ["data_offsets", "dtype", "shape"];
+
+export interface SafetensorsEntry {
+  name: string;
+  dtype: DType;
+  shape: number[];
+  /** Byte range relative to the start of the data section. */
+  begin: number;
+  end: number;
+}
+
+export interface SafetensorsHeader {
+  /** N, the JSON header's byte length. */
+  headerLength: number;
+  /** 8 + N, where the data section starts. */
+  dataStart: number;
+  /** In data-offset order. */
+  tensors: SafetensorsEntry[];
+  metadata: Record<string, string>;
+}
+
+function toBigSize(fileSize: bigint | number, where: string): bigint {
+  if (typeof fileSize === "number" ? !Number.isSafeInteger(fileSize) || fileSize < 0 : fileSize < 0n) {
+    throw new QansError("INVALID_ARGUMENT", `${where}: bad file size ${fileSize}`);
+  }
+  return BigInt(fileSize);
+}
+
+/** Reads and checks N from the first 8 bytes: the length limit, then that 8 + N fits in the file. */
+export function safetensorsHeaderLength(prefix: Uint8Array, fileSize: bigint | number, where: string): number {
+  const size = toBigSize(fileSize, where);
+  if (size < 8n) throw new QansError("TRUNCATED", `${where}: ${size} bytes, too short for the 8-byte header length`);
+  if (prefix.byteLength < 8) throw new QansError("INVALID_ARGUMENT", `${where}: prefix of ${prefix.byteLength} bytes lacks the header length`);
+  const n = new DataView(prefix.buffer, prefix.byteOffset, 8).getBigUint64(0, true);
+  if (n > BigInt(SAFETENSORS_MAX_HEADER_LENGTH)) {
+    throw new QansError("LIMIT_EXCEEDED", `${where}: header length ${n} at offset 0 exceeds ${SAFETENSORS_MAX_HEADER_LENGTH} bytes`);
+  }
+  if (8n + n > size) {
+    throw new QansError("TRUNCATED", `${where}: header of ${n} bytes at offset 8 runs past the end of the ${size}-byte file`);
+  }
+  return Number(n);
+}
+
+/**
+ * Parses and validates a safetensors header as strictly as the official reader. `prefix` holds the
+ * file's first 8 + N bytes (or more); `fileSize` is the whole file's size.
+ */
+export function parseSafetensorsHeader(prefix: Uint8Array, fileSize: bigint | number, where: string): SafetensorsHeader {
+  const headerLength = safetensorsHeaderLength(prefix, fileSize, where);
+  const dataStart = 8 + headerLength;
+  if (prefix.byteLength < dataStart) {
+    throw new QansError("INVALID_ARGUMENT", `${where}: prefix holds ${prefix.byteLength} bytes but the header ends at ${dataStart}`);
+  }
+  const text = decodeUtf8Strict(prefix.subarray(8, dataStart), `${where}: header at offset 8`);
+  const json = parseStrictJson(text, `${where}: header at offset 8`, "BAD_INPUT");
+  if (!isJsonObject(json)) throw new QansError("BAD_INPUT", `${where}: header at offset 8 is not a JSON object`);
+
+  let metadata: Record<string, string> = {};
+  const parsed: { entry: SafetensorsEntry; begin: bigint; end: bigint; order: number }[] = [];
+  for (const [name, value] of Object.entries(json)) {
+    if (name === "__metadata__") metadata = stringMap(value, `${where}: __metadata__`);
+    else parsed.push({ ...parseEntry(name, value, where), order: parsed.length });
+  }
+
+  parsed.sort((a, b) => (a.begin !== b.begin ? (a.begin < b.begin ? -1 : 1) : a.end !== b.end ? (a.end < b.end ? -1 : 1) : a.order - b.order));
+  const dataLength = toBigSize(fileSize, where) - BigInt(dataStart);
+  let expected = 0n;
+  for (const { entry, begin, end } of parsed) {
+    if (begin !== expected) {
+      throw new QansError(
+        "OFFSET_OUT_OF_RANGE",
+        `${where}: tensor "${entry.name}" starts at data offset ${begin} but the previous tensor ends at ${expected} (${begin > expected ? "gap" : "overlap"})`,
+      );
+    }
+    if (end > dataLength) {
+      throw new QansError("TRUNCATED", `${where}: tensor "${entry.name}" ends at byte ${BigInt(dataStart) + end}, past the end of the file (${fileSize} bytes)`);
+    }
+    expected = end;
+  }
+  if (expected !== dataLength) {
+    throw new QansError("OFFSET_OUT_OF_RANGE", `${where}: tensors end at data offset ${expected} but the data section holds ${dataLength} bytes`);
+  }
+  return { headerLength, dataStart, tensors: parsed.map((p) => p.entry), metadata };
+}
+
+function parseEntry(name: string, value: JsonValue, where: string): { entry: SafetensorsEntry; begin: bigint; end: bigint } {
+  const at = `${where}: tensor "${name}"`;
+  if (!isJsonObject(value)) throw new QansError("BAD_INPUT", `${at}: entry is not an object`);
+  const keys = Object.keys(value).sort();
+  if (keys.length !== ENTRY_KEYS.length || keys.some((key, i) => key !== ENTRY_KEYS[i])) {
+    throw new QansError("BAD_INPUT", `${at}: entry must have exactly dtype, shape and data_offsets, not ${keys.join(", ") || "nothing"}`);
+  }
+  const dtype = value.dtype;
+  if (typeof dtype !== "string") throw new QansError("BAD_INPUT", `${at}: dtype is not a string`);
+  if (!(SAFETENSORS_DTYPES as readonly string[]).includes(dtype)) throw new QansError("BAD_DTYPE", `${at}: unsupported dtype ${JSON.stringify(dtype)}`);
+  const { shape, elements } = checkShape(value.shape, at);
+  const offsets = value.data_offsets;
+  const isOffset = (v: JsonValue) => (typeof v === "number" && Number.isSafeInteger(v) && v >= 0) || (typeof v === "bigint" && v >= 0n);
+  if (!Array.isArray(offsets) || offsets.length !== 2 || !offsets.every(isOffset)) {
+    throw new QansError("BAD_INPUT", `${at}: data_offsets must be two non-negative integers`);
+  }
+  const begin = BigInt(offsets[0] as number | bigint);
+  const end = BigInt(offsets[1] as number | bigint);
+  if (begin > end) throw new QansError("OFFSET_OUT_OF_RANGE", `${at}: data_offsets [${begin}, ${end}] end before they begin`);
+  const bytes = elements * BigInt(dtypeSize(dtype as DType));
+  if (end - begin !== bytes) {
+    throw new QansError("BAD_SHAPE", `${at}: data_offsets span ${end - begin} bytes but ${dtype} [${shape.join(", ")}] needs ${bytes}`);
+  }
+  // Numbers are safe here: parseSafetensorsHeader rejects any end beyond the file before use.
+  return { entry: { name, dtype: dtype as DType, shape, begin: Number(begin), end: Number(end) }, begin, end };
+}
+
+function stringMap(value: JsonValue, where: string): Record<string, string> {
+  if (!isJsonObject(value)) throw new QansError("BAD_METADATA", `${where} is not an object`);
+  const entries = Object.entries(value);
+  for (const [key, v] of entries) {
+    if (typeof v !== "string") throw new QansError("BAD_METADATA", `${where}: value of ${JSON.stringify(key)} is not a string`);
+  }
+  // fromEntries defines own properties, so a "__proto__" key stays data.
+  return Object.fromEntries(entries) as Record<string, string>;
+}
+
+async function readHeader(file: RandomAccessFile): Promise<SafetensorsHeader> {
+  const first = await file.read(0, Math.min(8, file.size), "header length");
+  const headerLength = safetensorsHeaderLength(first, file.size, file.path);
+  return parseSafetensorsHeader(await file.read(0, 8 + headerLength, "header"), file.size, file.path);
+}
+
+/** Imports one `.safetensors` file; tensors come in data-offset order. */
+export async function importSafetensors(path: string): Promise<ImportedModel> {
+  return withFile(path, async (file) => {
+    const header = await readHeader(file);
+    const tensors: TensorData[] = [];
+    for (const { name, dtype, shape, begin, end } of header.tensors) {
+      const data = await file.read(header.dataStart + begin, end - begin, `tensor "${name}" at offset ${header.dataStart + begin}`);
+      tensors.push({ name, dtype, shape, data });
+    }
+    return { metadata: header.metadata, tensors };
+  });
+}
+
+/** Shard names come from the index file, so they must not be able to name files elsewhere. */
+function checkShardName(name: string, where: string): void {
+  const bad =
+    name === "" || name === "." || name === ".." || /[/\\:\u0000-\u001f\u007f]/.test(name) || isAbsolute(name) || basename(name) !== name;
+  if (bad) throw new QansError("BAD_INPUT", `${where}: shard file name ${JSON.stringify(name)} is not a plain file name in the index's folder`);
+}
+
+/**
+ * Imports a sharded model from its `model.safetensors.index.json`. All shard headers are checked
+ * against the weight map before any tensor data is read.
+ */
+export async function importSafetensorsIndex(indexJsonPath: string): Promise<ImportedModel> {
+  const where = indexJsonPath;
+  const text = decodeUtf8Strict(await readSmallFile(indexJsonPath, MAX_INDEX_BYTES, "safetensors index"), where);
+  const index = parseStrictJson(text, where, "BAD_INPUT");
+  if (!isJsonObject(index)) throw new QansError("BAD_INPUT", `${where}: index is not a JSON object`);
+  const weightMap = index.weight_map;
+  if (!isJsonObject(weightMap)) throw new QansError("BAD_INPUT", `${where}: weight_map is missing or not an object`);
+  const shardOf = new Map<string, string>();
+  for (const [tensor, shard] of Object.entries(weightMap)) {
+    if (typeof shard !== "string") throw new QansError("BAD_INPUT", `${where}: weight_map entry for "${tensor}" is not a string`);
+    checkShardName(shard, where);
+    shardOf.set(tensor, shard);
+  }
+  const rawMetadata = index.metadata ?? Object.create(null);
+  if (!isJsonObject(rawMetadata)) throw new QansError("BAD_METADATA", `${where}: metadata is not an object`);
+  const metadata: Record<string, string> = Object.fromEntries(
+    Object.entries(rawMetadata).map(([key, value]) => [key, typeof value === "string" ? value : stringifyJson(value)]),
+  );
+
+  const shards = [...new Set(shardOf.values())].sort();
+  const folder = dirname(indexJsonPath);
+  const foundIn = new Map<string, string>();
+  for (const shard of shards) {
+    const header = await withFile(join(folder, shard), readHeader);
+    for (const { name } of header.tensors) {
+      const other = foundIn.get(name);
+      if (other !== undefined) throw new QansError("DUPLICATE_NAME", `${where}: tensor "${name}" is in both ${other} and ${shard}`);
+      foundIn.set(name, shard);
+    }
+  }
+  for (const [name, shard] of foundIn) {
+    const listed = shardOf.get(name);
+    if (listed === undefined) throw new QansError("BAD_INPUT", `${where}: tensor "${name}" in ${shard} is not listed in weight_map`);
+    if (listed !== shard) throw new QansError("BAD_INPUT", `${where}: weight_map places "${name}" in ${listed} but it is in ${shard}`);
+  }
+  for (const [name, shard] of shardOf) {
+    if (!foundIn.has(name)) throw new QansError("BAD_INPUT", `${where}: tensor "${name}" is not in its shard ${shard}`);
+  }
+
+  const tensors: TensorData[] = [];
+  for (const shard of shards) {
+    for (const tensor of (await importSafetensors(join(folder, shard))).tensors) tensors.push(tensor);
+  }
+  return { metadata, tensors };
+}

@@ -1,0 +1,38 @@
+/**
+ * QANS: quantized, entropy-coded model weights in a streamable, randomly accessible container.
+ * The format is specified in spec/qans-v1.md.
+ */
+export { ERROR_CODES, QansError, isQansError, type QansErrorCode } from "./errors.js";
+export { DTYPES, dtypeSize, type DType } from "./tensor/dtype.js";
+export type { ImportedModel, ModelArchitecture, ModelMetadata, TensorData } from "./tensor/tensor.js";
+export { FORMAT_MAJOR, FORMAT_MINOR, LIMITS, DEFAULT_LOG2_BLOCK, type EncodingName } from "./format/constants.js";
+export type { IndexEntry } from "./format/index-frame.js";
+export type { TensorHeader, StreamDescriptor } from "./format/tensor-header.js";
+
+export { QansWriter, type WriterOptions } from "./writer.js";
+export { QansReader, type DecodedStreams } from "./reader.js";
+export { verifySource, type FileReport, type TensorReport, type StreamReport } from "./verify.js";
+export { summarizeReport, type FileSummary, type TensorSummary } from "./inspect.js";
+export { packModel, packToFile, candidateEncodings, encodeSmallest, parsePackMode, type PackMode, type PackOptions } from "./pack.js";
+export { unpackToSafetensors } from "./unpack.js";
+export { encodeTensorFrame, type TensorEncoding, type EncodedFrame } from "./tensor/frame-encode.js";
+
+export { MemorySource, FileSource, type ByteSource } from "./io/source.js";
+export { MemorySink, type ByteSink } from "./io/sink.js";
+export { AtomicFileSink, writeFileAtomic } from "./io/atomic-file.js";
+
+export { importModel } from "./import/detect.js";
+export { importSafetensors, importSafetensorsIndex, parseSafetensorsHeader } from "./import/safetensors.js";
+export { importLlama2c } from "./import/llama2c.js";
+export { importTfjs } from "./import/tfjs.js";
+export { writeSafetensors, encodeSafetensorsHeader } from "./export/safetensors.js";
+
+export { ransEncode, RansDecoder } from "./codec/rans.js";
+export { normalizeFrequencies, chooseFreqTable, makeFreqTable, type FreqTable } from "./codec/freq-table.js";
+export { histogram, entropyBits } from "./codec/histogram.js";
+export { crc32c } from "./codec/crc32c.js";
+export { splitFloatPlanes, mergeFloatPlanes, floatPlaneWidths } from "./codec/float-planes.js";
+export { encodeStream, StreamDecoder } from "./codec/block-codec.js";
+export { quantizeRtn, type QuantParams, type QuantizeOptions } from "./quant/rtn.js";
+export { dequantize } from "./quant/dequantize.js";
+export { toFloat32, fromFloat32 } from "./tensor/convert.js";
