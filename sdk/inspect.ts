@@ -1,13 +1,8 @@
+import { BLOCK_MODE_NAMES, zeroBlockModeCounts, type BlockModeCounts } from "./format/constants.js";
 import type { FileReport, TensorReport } from "./verify.js";
 
-export interface TensorSummary {
-  name: string;
-  dtype: string;
-  shape: number[];
-  encoding: string;
-  elements: number;
-  storedBytes: number;
-  paramBytes: number;
+export interface TensorSummary
+  extends Pick<TensorReport, "name" | "dtype" | "shape" | "encoding" | "elements" | "storedBytes" | "paramBytes" | "quant"> {
   bitsPerWeight: number;
   /** Order-0 entropy of all the tensor's symbols, in bytes. */
   entropyBytes: number;
@@ -17,8 +12,7 @@ export interface TensorSummary {
   overheadPct: number | null;
   entropyCoded: boolean;
   precision: (number | null)[];
-  blockModes: { RAW: number; CONST: number; RANS: number };
-  quant?: TensorReport["quant"];
+  blockModes: BlockModeCounts;
 }
 
 export interface FileSummary {
@@ -67,8 +61,8 @@ export function summarizeReport(report: FileReport): FileSummary {
 function summarizeTensor(tensor: TensorReport): TensorSummary {
   const entropyBytes = tensor.streams.reduce((total, s) => total + s.entropyBits, 0) / 8;
   const codedBytes = tensor.storedBytes - tensor.paramBytes;
-  const blockModes = { RAW: 0, CONST: 0, RANS: 0 };
-  for (const stream of tensor.streams) for (const mode of ["RAW", "CONST", "RANS"] as const) blockModes[mode] += stream.blockModes[mode];
+  const blockModes = zeroBlockModeCounts();
+  for (const stream of tensor.streams) for (const mode of BLOCK_MODE_NAMES) blockModes[mode] += stream.blockModes[mode];
   return {
     name: tensor.name,
     dtype: tensor.dtype,

@@ -37,10 +37,10 @@ export class QansReader {
   static async open(source: ByteSource): Promise<QansReader> {
     const size = source.size;
     const tailLength = Math.min(size, TAIL_READ);
-    const tail = await source.read(size - tailLength, tailLength);
+    const tail = await source.read(size - tailLength, tailLength, "end of file");
     const startsWithMagic = async (): Promise<boolean> => {
       const length = Math.min(8, size);
-      const head = size - tailLength === 0 ? tail.subarray(0, length) : await source.read(0, length);
+      const head = size - tailLength === 0 ? tail.subarray(0, length) : await source.read(0, length, "file magic");
       return bytesEqual(head, FILE_MAGIC.subarray(0, length));
     };
     const trailer = await decodeTrailer(tail.subarray(Math.max(0, tailLength - TRAILER_SIZE)), size, startsWithMagic);
@@ -48,7 +48,7 @@ export class QansReader {
     const indexBytes =
       trailer.indexOffset >= tailStart
         ? tail.subarray(trailer.indexOffset - tailStart, trailer.indexOffset - tailStart + trailer.indexLength)
-        : await source.read(trailer.indexOffset, trailer.indexLength);
+        : await source.read(trailer.indexOffset, trailer.indexLength, "index frame");
     return new QansReader(source, trailer, decodeIndexFrame(indexBytes, trailer));
   }
 
@@ -57,7 +57,7 @@ export class QansReader {
     try {
       return await QansReader.open(source);
     } catch (error) {
-      await source.close();
+      await source.close().catch(() => undefined);
       throw error;
     }
   }
@@ -73,14 +73,14 @@ export class QansReader {
   }
 
   async metadata(): Promise<ModelMetadata> {
-    const frame = await this.source.read(FILE_HEADER_SIZE, this.index.metadataLength);
+    const frame = await this.source.read(FILE_HEADER_SIZE, this.index.metadataLength, "metadata frame");
     return decodeMetadataFrame(frame, FILE_HEADER_SIZE);
   }
 
   /** Decodes the symbol streams of one tensor, reading only its frame. */
   async readStreams(name: string): Promise<DecodedStreams> {
     const entry = this.entry(name);
-    const frame = await this.source.read(entry.frameOffset, entry.frameLength);
+    const frame = await this.source.read(entry.frameOffset, entry.frameLength, `tensor "${name}" frame`);
     const { header, streams } = await decodeTensorStreams(new BufferForwardReader(frame, entry.frameOffset), entry.frameOffset, this.source.size, entry);
     return { header, streams };
   }

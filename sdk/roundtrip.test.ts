@@ -1,7 +1,5 @@
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { QansError } from "./errors.js";
 import { importModel } from "./import/detect.js";
 import { MemorySource } from "./io/source.js";
@@ -14,9 +12,9 @@ import type { ImportedModel, TensorData } from "./tensor/tensor.js";
 import { verifySource } from "./verify.js";
 import { CountingSource, DEMO_MODEL_PATH, STORIES_PATH, gaussianTensor, sha256, specialFloatTensor, writeToMemory } from "./testing/fixtures.js";
 import { Random } from "./testing/random.js";
+import { useTempDir } from "./testing/temp-dir.js";
 
-const workDir = mkdtempSync(join(tmpdir(), "qans-roundtrip-"));
-afterAll(() => rmSync(workDir, { recursive: true, force: true }));
+const workDir = useTempDir("qans-roundtrip-");
 
 async function packInMemory(model: ImportedModel, mode: PackMode, groupSize?: number): Promise<Uint8Array> {
   const sink = new MemorySink();
@@ -54,7 +52,7 @@ describe.each([
 
   it("round-trips lossless bit-exactly, by sha256 of every tensor, through a file", async () => {
     model = await importModel(path);
-    const file = join(workDir, `${_.replace(/ /g, "-")}.qans`);
+    const file = join(workDir(), `${_.replace(/ /g, "-")}.qans`);
     await packToFile(model, file, { mode: "lossless" });
     const reader = await QansReader.openFile(file);
     try {

@@ -1,6 +1,6 @@
 import { addHistogram, entropyBits } from "./codec/histogram.js";
 import { align64 } from "./format/bytes.js";
-import { FILE_HEADER_SIZE, type BlockMode } from "./format/constants.js";
+import { FILE_HEADER_SIZE, zeroBlockModeCounts, type BlockModeCounts } from "./format/constants.js";
 import { decodeFileHeader, type FormatVersion } from "./format/file-header.js";
 import type { IndexEntry } from "./format/index-frame.js";
 import { decodeMetadataFrame, metadataFrameLength } from "./format/metadata-frame.js";
@@ -21,7 +21,7 @@ export interface StreamReport {
   entropyBits: number;
   /** Payload bytes of the stream's blocks. */
   payloadBytes: number;
-  blockModes: Record<BlockMode, number>;
+  blockModes: BlockModeCounts;
 }
 
 export interface TensorReport {
@@ -52,11 +52,11 @@ export interface FileReport {
  * decoding every block (so rANS end-state checks run) and every padding byte.
  */
 export async function verifySource(source: ByteSource, onProgress?: (done: number, total: number) => void): Promise<FileReport> {
-  const version = decodeFileHeader(await source.read(0, Math.min(source.size, FILE_HEADER_SIZE)));
+  const version = decodeFileHeader(await source.read(0, Math.min(source.size, FILE_HEADER_SIZE), "file header"));
   const reader = new SourceForwardReader(source, FILE_HEADER_SIZE);
   const prefix = await reader.read(FILE_HEADER_SIZE, 8, "metadata frame");
   const metadataLength = metadataFrameLength(prefix, FILE_HEADER_SIZE);
-  const metadataBytes = await source.read(FILE_HEADER_SIZE, metadataLength);
+  const metadataBytes = await source.read(FILE_HEADER_SIZE, metadataLength, "metadata frame");
   const metadata = decodeMetadataFrame(metadataBytes, FILE_HEADER_SIZE);
   await reader.read(FILE_HEADER_SIZE + 8, metadataLength - 8, "metadata frame");
 
@@ -92,7 +92,7 @@ async function verifyTensor(reader: SourceForwardReader, entry: IndexEntry, file
         symbols: 0,
         entropyBits: 0,
         payloadBytes: 0,
-        blockModes: { RAW: 0, CONST: 0, RANS: 0 },
+        blockModes: zeroBlockModeCounts(),
       }));
     },
     onBlock(block) {

@@ -1,19 +1,18 @@
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { importSafetensors } from "../import/safetensors.js";
 import { importModel } from "../import/detect.js";
 import { QansReader } from "../reader.js";
 import { STORIES_PATH, sha256 } from "../testing/fixtures.js";
+import { useTempDir } from "../testing/temp-dir.js";
 
 const CLI = new URL("../../dist/cli.js", import.meta.url).pathname;
-const dir = mkdtempSync(join(tmpdir(), "qans-cli-"));
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
+const dir = useTempDir("qans-cli-");
 
 function qans(...args: string[]) {
-  const result = spawnSync(process.execPath, [CLI, ...args], { cwd: dir, encoding: "utf8" });
+  const result = spawnSync(process.execPath, [CLI, ...args], { cwd: dir(), encoding: "utf8" });
   return { code: result.status, stdout: result.stdout, stderr: result.stderr };
 }
 
@@ -27,7 +26,7 @@ describe("qans pack / verify / inspect / unpack", () => {
     expect(packed.code, packed.stderr).toBe(0);
     const summary = JSON.parse(packed.stdout);
     expect(summary).toMatchObject({ mode: "lossless", tensors: 47, output: "s.qans" });
-    expect(summary.outputBytes).toBe(readFileSync(join(dir, "s.qans")).length);
+    expect(summary.outputBytes).toBe(readFileSync(join(dir(), "s.qans")).length);
 
     const verified = qans("verify", "s.qans", "--json");
     expect(verified.code).toBe(0);
@@ -36,7 +35,7 @@ describe("qans pack / verify / inspect / unpack", () => {
     const unpacked = qans("unpack", "s.qans", "-o", "s.safetensors");
     expect(unpacked.code, unpacked.stderr).toBe(0);
     const original = await importModel(STORIES_PATH);
-    const exported = await importSafetensors(join(dir, "s.safetensors"));
+    const exported = await importSafetensors(join(dir(), "s.safetensors"));
     expect(exported.tensors.map((t) => t.name)).toEqual(original.tensors.map((t) => t.name));
     for (const [i, tensor] of exported.tensors.entries()) expect(sha256(tensor.data)).toBe(sha256(original.tensors[i].data));
   });
@@ -46,7 +45,7 @@ describe("qans pack / verify / inspect / unpack", () => {
     const inspected = qans("inspect", "s8.qans", "--json");
     expect(inspected.code, inspected.stderr).toBe(0);
     const report = JSON.parse(inspected.stdout);
-    const fileBytes = readFileSync(join(dir, "s8.qans")).length;
+    const fileBytes = readFileSync(join(dir(), "s8.qans")).length;
     expect(report.fileBytes).toBe(fileBytes);
     expect(report.metadata.architecture).toMatchObject({ family: "llama", dim: 64, n_layers: 5 });
     const embed = report.tensors.find((t: { name: string }) => t.name === "model.embed_tokens.weight");
@@ -65,8 +64,8 @@ describe("qans pack / verify / inspect / unpack", () => {
   it("writes dequantized tensors of the original dtype when unpacking an int4 file", async () => {
     expect(qans("pack", STORIES_PATH, "-o", "s4.qans", "--mode", "int4", "--group", "32").code).toBe(0);
     expect(qans("unpack", "s4.qans", "-o", "s4.safetensors").code).toBe(0);
-    const exported = await importSafetensors(join(dir, "s4.safetensors"));
-    const reader = await QansReader.openFile(join(dir, "s4.qans"));
+    const exported = await importSafetensors(join(dir(), "s4.safetensors"));
+    const reader = await QansReader.openFile(join(dir(), "s4.qans"));
     const wq = exported.tensors.find((t) => t.name === "model.layers.0.self_attn.q_proj.weight")!;
     expect(wq.dtype).toBe("F32");
     expect(new Float32Array(wq.data.slice().buffer)).toEqual(await reader.readFloat32(wq.name));
@@ -77,9 +76,9 @@ describe("qans pack / verify / inspect / unpack", () => {
 describe("errors and exit codes", () => {
   it("verify names the code of a corrupt file and exits 1", () => {
     expect(qans("pack", STORIES_PATH, "-o", "bad.qans").code).toBe(0);
-    const bytes = readFileSync(join(dir, "bad.qans"));
+    const bytes = readFileSync(join(dir(), "bad.qans"));
     bytes[2000] ^= 0x40;
-    writeFileSync(join(dir, "bad.qans"), bytes);
+    writeFileSync(join(dir(), "bad.qans"), bytes);
     const text = qans("verify", "bad.qans");
     expect(text.code).toBe(1);
     expect(text.stderr).toMatch(/^qans: CHECKSUM_MISMATCH: .*at byte/m);
@@ -89,8 +88,8 @@ describe("errors and exit codes", () => {
   });
 
   it("reports a truncated file as TRUNCATED", () => {
-    const bytes = readFileSync(join(dir, "s.qans"));
-    writeFileSync(join(dir, "cut.qans"), bytes.subarray(0, bytes.length - 100));
+    const bytes = readFileSync(join(dir(), "s.qans"));
+    writeFileSync(join(dir(), "cut.qans"), bytes.subarray(0, bytes.length - 100));
     const result = qans("inspect", "cut.qans");
     expect(result.code).toBe(1);
     expect(result.stderr).toMatch(/^qans: TRUNCATED: /);
@@ -113,9 +112,9 @@ describe("errors and exit codes", () => {
   });
 
   it("leaves no file behind when packing fails", () => {
-    writeFileSync(join(dir, "broken.bin"), new Uint8Array(100));
+    writeFileSync(join(dir(), "broken.bin"), new Uint8Array(100));
     const result = qans("pack", "broken.bin", "-o", "never.qans");
     expect(result.code).toBe(1);
-    expect(existsSync(join(dir, "never.qans"))).toBe(false);
+    expect(existsSync(join(dir(), "never.qans"))).toBe(false);
   });
 });

@@ -1,14 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { QansError, type QansErrorCode } from "../errors.js";
 import { packBits, packedSize, unpackBits } from "./bitpack.js";
-
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    return s / 4294967296;
-  };
-}
+import { Random } from "../testing/random.js";
 
 /** §9 read literally: bit t of the string is bit t mod 8 of byte floor(t / 8). */
 function referencePack(symbols: Uint8Array, width: number): Uint8Array {
@@ -36,11 +29,11 @@ const WHERE = 'tensor "x" stream 1 block 0';
 
 describe("bit packing", () => {
   it("round trips every width and every length from 0 to 70, matching the spec's bit order", () => {
-    const r = rng(1);
+    const r = new Random(1);
     for (let width = 1; width <= 8; width++) {
       for (let n = 0; n <= 70; n++) {
         const symbols = new Uint8Array(n);
-        for (let i = 0; i < n; i++) symbols[i] = Math.floor(r() * (1 << width));
+        for (let i = 0; i < n; i++) symbols[i] = r.int(1 << width);
         const packed = packBits(symbols, width);
         expect(packed.length).toBe(packedSize(n, width));
         expect(Array.from(packed)).toEqual(Array.from(referencePack(symbols, width)));
@@ -53,10 +46,10 @@ describe("bit packing", () => {
   });
 
   it("round trips long inputs", () => {
-    const r = rng(2);
+    const r = new Random(2);
     for (let width = 1; width <= 8; width++) {
       const symbols = new Uint8Array(100_003);
-      for (let i = 0; i < symbols.length; i++) symbols[i] = Math.floor(r() * (1 << width));
+      for (let i = 0; i < symbols.length; i++) symbols[i] = r.int(1 << width);
       const out = new Uint8Array(symbols.length);
       unpackBits(packBits(symbols, width), symbols.length, width, out, WHERE);
       expect(Buffer.from(out).equals(Buffer.from(symbols))).toBe(true);

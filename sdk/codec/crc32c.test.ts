@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { crc32c } from "./crc32c.js";
+import { Random } from "../testing/random.js";
 
 function bitwiseCrc32c(data: Uint8Array): number {
   let c = 0xffffffff;
@@ -8,16 +9,6 @@ function bitwiseCrc32c(data: Uint8Array): number {
     for (let b = 0; b < 8; b++) c = c & 1 ? (c >>> 1) ^ 0x82f63b78 : c >>> 1;
   }
   return (c ^ 0xffffffff) >>> 0;
-}
-
-function randomBytes(n: number, seed: number): Uint8Array {
-  const out = new Uint8Array(n);
-  let s = seed >>> 0;
-  for (let i = 0; i < n; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    out[i] = s >>> 24;
-  }
-  return out;
 }
 
 describe("crc32c", () => {
@@ -32,7 +23,7 @@ describe("crc32c", () => {
 
   it("returns unsigned values", () => {
     for (let n = 0; n < 64; n++) {
-      const v = crc32c(randomBytes(n, n + 1));
+      const v = crc32c(new Random(n + 1).bytes(n));
       expect(v).toBeGreaterThanOrEqual(0);
       expect(v).toBeLessThan(2 ** 32);
       expect(Number.isInteger(v)).toBe(true);
@@ -41,15 +32,15 @@ describe("crc32c", () => {
 
   it("matches a bit-by-bit implementation on random data of every length up to 300", () => {
     for (let n = 0; n <= 300; n++) {
-      const data = randomBytes(n, 7 * n + 3);
+      const data = new Random(7 * n + 3).bytes(n);
       expect(crc32c(data)).toBe(bitwiseCrc32c(data));
     }
-    const big = randomBytes(100_003, 99);
+    const big = new Random(99).bytes(100_003);
     expect(crc32c(big)).toBe(bitwiseCrc32c(big));
   });
 
   it("handles views at unaligned offsets", () => {
-    const base = randomBytes(1000, 5);
+    const base = new Random(5).bytes(1000);
     for (let off = 0; off < 9; off++) {
       const view = base.subarray(off, off + 517);
       expect(crc32c(view)).toBe(bitwiseCrc32c(view));
@@ -57,7 +48,7 @@ describe("crc32c", () => {
   });
 
   it("is incremental at every split point", () => {
-    const data = randomBytes(150, 42);
+    const data = new Random(42).bytes(150);
     const whole = crc32c(data);
     for (let cut = 0; cut <= data.length; cut++) {
       expect(crc32c(data.subarray(cut), crc32c(data.subarray(0, cut)))).toBe(whole);

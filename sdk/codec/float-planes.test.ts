@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { floatPlaneWidths, mergeFloatPlanes, splitFloatPlanes } from "./float-planes.js";
 import type { DType } from "../tensor/dtype.js";
+import { Random } from "../testing/random.js";
 
 function allPatterns16(): Uint8Array {
   const bytes = new Uint8Array(65536 * 2);
@@ -50,18 +51,6 @@ function checkAgainstSpec(dtype: "BF16" | "F16" | "F32", bytes: Uint8Array): voi
   expect(Buffer.from(out).equals(Buffer.from(bytes))).toBe(true);
 }
 
-/** Deterministic 32-bit generator, so failures reproduce. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return (t ^ (t >>> 14)) >>> 0;
-  };
-}
-
 describe("floatPlaneWidths", () => {
   it("gives the spec's stream widths", () => {
     expect(floatPlaneWidths("BF16")).toEqual([8, 8]);
@@ -103,8 +92,8 @@ describe("float-planes", () => {
   });
 
   it("round-trips random F32 bit patterns", () => {
-    const next = mulberry32(0x9e3779b9);
-    checkAgainstSpec("F32", f32Bytes(Array.from({ length: 200_000 }, next)));
+    const random = new Random(0x9e3779b9);
+    checkAgainstSpec("F32", f32Bytes(Array.from({ length: 200_000 }, () => random.uint32())));
   });
 
   it("puts the exponent in stream 0 and the sign in the top bit of the last stream", () => {
@@ -115,12 +104,11 @@ describe("float-planes", () => {
   });
 
   it("accepts unaligned input and merges block by block into slices of the output", () => {
-    const next = mulberry32(7);
+    const random = new Random(7);
     for (const dtype of ["BF16", "F16", "F32"] as const) {
       const size = dtype === "F32" ? 4 : 2;
       const n = 1000;
-      const backing = new Uint8Array(n * size + 1);
-      for (let i = 0; i < backing.length; i++) backing[i] = next() & 0xff;
+      const backing = random.bytes(n * size + 1);
       const bytes = backing.subarray(1);
       const planes = splitFloatPlanes(dtype, bytes);
       const out = new Uint8Array(n * size + 3).subarray(3);

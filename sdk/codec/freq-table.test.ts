@@ -11,17 +11,8 @@ import {
   tablePays,
 } from "./freq-table.js";
 import { entropyBits } from "./histogram.js";
-
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { codeOf } from "../testing/outcome.js";
+import { Random } from "../testing/random.js";
 
 /** §10.4 transcribed literally, all in BigInt, as an independent check of the implementation. */
 function referenceNormalize(counts: ArrayLike<number>, k: number): number[] {
@@ -67,18 +58,18 @@ function checkTable(counts: ArrayLike<number>, f: Uint32Array, k: number): void 
   expect(sum).toBe(1 << k);
 }
 
-function randomCounts(r: () => number, size: number): number[] {
-  const kind = Math.floor(r() * 5);
+function randomCounts(r: Random, size: number): number[] {
+  const kind = r.int(5);
   const counts = new Array<number>(size).fill(0);
   for (let s = 0; s < size; s++) {
-    if (r() < 0.3) continue;
-    if (kind === 0) counts[s] = 1 + Math.floor(r() * 10);
-    else if (kind === 1) counts[s] = Math.floor(2 ** (r() * 40));
-    else if (kind === 2) counts[s] = Math.floor(r() * 2 ** 53);
+    if (r.next() < 0.3) continue;
+    if (kind === 0) counts[s] = 1 + r.int(10);
+    else if (kind === 1) counts[s] = Math.floor(2 ** (r.next() * 40));
+    else if (kind === 2) counts[s] = r.int(2 ** 53);
     else if (kind === 3) counts[s] = Math.floor(1e6 * Math.exp(-s / 4)) + 1;
-    else counts[s] = r() < 0.1 ? Math.floor(r() * 1e9) : 1;
+    else counts[s] = r.next() < 0.1 ? r.int(1e9) : 1;
   }
-  const first = Math.floor(r() * size);
+  const first = r.int(size);
   counts[first] = Math.max(counts[first], 1);
   counts[(first + 1) % size] = Math.max(counts[(first + 1) % size], 1);
   return counts;
@@ -117,7 +108,7 @@ describe("normalizeFrequencies", () => {
   });
 
   it("sums to 2^k, keeps present symbols ≥ 1 and matches the reference on random histograms", () => {
-    const r = rng(1);
+    const r = new Random(1);
     for (let trial = 0; trial < 600; trial++) {
       const size = [2, 3, 8, 32, 256][trial % 5];
       const counts = randomCounts(r, size);
@@ -129,28 +120,20 @@ describe("normalizeFrequencies", () => {
   });
 
   it("is deterministic", () => {
-    const counts = randomCounts(rng(9), 256);
+    const counts = randomCounts(new Random(9), 256);
     const a = normalizeFrequencies(counts, 12);
     const b = normalizeFrequencies(Float64Array.from(counts), 12);
     expect(Array.from(a)).toEqual(Array.from(b));
   });
 
   it("rejects fewer than 2 present symbols, bad k and bad counts", () => {
-    const code = (fn: () => unknown) => {
-      try {
-        fn();
-      } catch (e) {
-        return e instanceof QansError ? e.code : "other";
-      }
-      return "none";
-    };
-    expect(code(() => normalizeFrequencies([0, 5, 0], 12))).toBe("INVALID_ARGUMENT");
-    expect(code(() => normalizeFrequencies([0, 0], 12))).toBe("INVALID_ARGUMENT");
-    expect(code(() => normalizeFrequencies([1, 1], 9))).toBe("INVALID_ARGUMENT");
-    expect(code(() => normalizeFrequencies([1, 1], 16))).toBe("INVALID_ARGUMENT");
-    expect(code(() => normalizeFrequencies([1, -1], 12))).toBe("INVALID_ARGUMENT");
-    expect(code(() => normalizeFrequencies([1, 0.5], 12))).toBe("INVALID_ARGUMENT");
-    expect(code(() => normalizeFrequencies([1, 2 ** 53], 12))).toBe("INVALID_ARGUMENT");
+    expect(codeOf(() => normalizeFrequencies([0, 5, 0], 12))).toBe("INVALID_ARGUMENT");
+    expect(codeOf(() => normalizeFrequencies([0, 0], 12))).toBe("INVALID_ARGUMENT");
+    expect(codeOf(() => normalizeFrequencies([1, 1], 9))).toBe("INVALID_ARGUMENT");
+    expect(codeOf(() => normalizeFrequencies([1, 1], 16))).toBe("INVALID_ARGUMENT");
+    expect(codeOf(() => normalizeFrequencies([1, -1], 12))).toBe("INVALID_ARGUMENT");
+    expect(codeOf(() => normalizeFrequencies([1, 0.5], 12))).toBe("INVALID_ARGUMENT");
+    expect(codeOf(() => normalizeFrequencies([1, 2 ** 53], 12))).toBe("INVALID_ARGUMENT");
   });
 });
 
@@ -190,10 +173,10 @@ describe("log2Fix", () => {
 
 describe("serialisation", () => {
   it("round trips random tables at every width and k, at an offset", () => {
-    const r = rng(3);
+    const r = new Random(3);
     for (let trial = 0; trial < 300; trial++) {
       const width = 1 + (trial % 8);
-      const k = 10 + Math.floor(r() * 6);
+      const k = 10 + r.int(6);
       const counts = randomCounts(r, 1 << width);
       const table = makeFreqTable(k, width, normalizeFrequencies(counts, k));
       const bytes = serializeFreqTable(table);
@@ -282,7 +265,7 @@ describe("parseFreqTable errors", () => {
   });
 
   it("rejects every truncation and a table running past `end`", () => {
-    const r = rng(11);
+    const r = new Random(11);
     for (const width of [1, 3, 8]) {
       const counts = randomCounts(r, 1 << width);
       const bytes = serializeFreqTable(makeFreqTable(15, width, normalizeFrequencies(counts, 15)));
@@ -327,7 +310,7 @@ describe("chooseFreqTable and tablePays", () => {
   });
 
   it("takes the k of least cost as §15 defines it", () => {
-    const r = rng(21);
+    const r = new Random(21);
     for (let trial = 0; trial < 40; trial++) {
       const width = [2, 5, 8][trial % 3];
       const counts = randomCounts(r, 1 << width);

@@ -1,15 +1,12 @@
 import { describe, expect, it } from "vitest";
 import { QansError } from "../errors.js";
 import { addHistogram, distinctSymbols, entropyBits, histogram } from "./histogram.js";
+import { Random } from "../testing/random.js";
 
 describe("histogram", () => {
   it("counts every symbol exactly", () => {
-    const symbols = new Uint8Array(10_007);
-    let s = 1;
-    for (let i = 0; i < symbols.length; i++) {
-      s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-      symbols[i] = (s >>> 24) % 200;
-    }
+    const random = new Random(1);
+    const symbols = Uint8Array.from({ length: 10_007 }, () => random.int(200));
     const expected = new Float64Array(256);
     for (const v of symbols) expected[v]++;
     expect(Array.from(histogram(symbols))).toEqual(Array.from(expected));

@@ -1,33 +1,22 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
-import { randomBytes } from "node:crypto";
-import { fileURLToPath } from "node:url";
+import { describe, expect, it } from "vitest";
+import { mkdtemp, readdir, readFile, writeFile } from "node:fs/promises";
+import { join } from "node:path";
 import { parseSafetensorsMetadata } from "@huggingface/hub";
-import { QansError, type QansErrorCode } from "../errors.js";
+import { QansError } from "../errors.js";
 import { importLlama2c } from "../import/llama2c.js";
 import { importSafetensors, importSafetensorsIndex, parseSafetensorsHeader } from "../import/safetensors.js";
 import { dtypeSize, type DType } from "../tensor/dtype.js";
 import { elementCount, type TensorData } from "../tensor/tensor.js";
+import { STORIES_PATH, sameBytes } from "../testing/fixtures.js";
+import { codeOfAsync } from "../testing/outcome.js";
+import { Random } from "../testing/random.js";
+import { useTempDir } from "../testing/temp-dir.js";
 import { encodeSafetensorsHeader, writeSafetensors, type TensorLayout } from "./safetensors.js";
 
-const REPO_ROOT = resolve(fileURLToPath(new URL(".", import.meta.url)), "../..");
-const STORIES = resolve(REPO_ROOT, "../shared/models/stories260K/stories260K.bin");
-
-async function codeOf(promise: Promise<unknown> | (() => unknown)): Promise<QansErrorCode | "no error" | "foreign error"> {
-  try {
-    await (typeof promise === "function" ? promise() : promise);
-    return "no error";
-  } catch (error) {
-    return error instanceof QansError ? error.code : "foreign error";
-  }
-}
-
-const sameBytes = (a: Uint8Array, b: Uint8Array) => Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
+const random = new Random(1);
 
 function tensor(name: string, dtype: DType, shape: number[]): TensorData {
-  return { name, dtype, shape, data: new Uint8Array(randomBytes(elementCount(shape) * dtypeSize(dtype))) };
+  return { name, dtype, shape, data: random.bytes(elementCount(shape) * dtypeSize(dtype)) };
 }
 
 /**
@@ -76,13 +65,7 @@ async function expectHubAgrees(bytes: Uint8Array) {
   expectSameHeader(await hubHeader(bytes), bytes);
 }
 
-let dir: string;
-beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), "qans-export-"));
-});
-afterAll(async () => {
-  await rm(dir, { recursive: true, force: true });
-});
+const dir = useTempDir("qans-export-");
 
 describe("encodeSafetensorsHeader", () => {
   it("pads the JSON with spaces to a multiple of 8 and lays tensors out back to back in order", () => {
@@ -119,14 +102,14 @@ describe("encodeSafetensorsHeader", () => {
 
   it("rejects inconsistent input", async () => {
     const t = { name: "a", dtype: "F32" as DType, shape: [2], byteLength: 8 };
-    expect(await codeOf(() => encodeSafetensorsHeader([t, t]))).toBe("DUPLICATE_NAME");
-    expect(await codeOf(() => encodeSafetensorsHeader([{ ...t, byteLength: 7 }]))).toBe("INVALID_ARGUMENT");
-    expect(await codeOf(() => encodeSafetensorsHeader([{ ...t, name: "__metadata__" }]))).toBe("INVALID_ARGUMENT");
-    expect(await codeOf(() => encodeSafetensorsHeader([{ ...t, dtype: "Q4" as DType }]))).toBe("BAD_DTYPE");
-    expect(await codeOf(() => encodeSafetensorsHeader([{ ...t, shape: [-2] }]))).toBe("BAD_SHAPE");
-    expect(await codeOf(() => encodeSafetensorsHeader([{ ...t, shape: [1.5] }]))).toBe("BAD_SHAPE");
-    expect(await codeOf(() => encodeSafetensorsHeader([{ ...t, shape: [1, 1, 1, 1, 1, 1, 1, 1, 2] }]))).toBe("LIMIT_EXCEEDED");
-    expect(await codeOf(() => encodeSafetensorsHeader([t], { k: 1 as unknown as string }))).toBe("INVALID_ARGUMENT");
+    expect(await codeOfAsync(() => encodeSafetensorsHeader([t, t]))).toBe("DUPLICATE_NAME");
+    expect(await codeOfAsync(() => encodeSafetensorsHeader([{ ...t, byteLength: 7 }]))).toBe("INVALID_ARGUMENT");
+    expect(await codeOfAsync(() => encodeSafetensorsHeader([{ ...t, name: "__metadata__" }]))).toBe("INVALID_ARGUMENT");
+    expect(await codeOfAsync(() => encodeSafetensorsHeader([{ ...t, dtype: "Q4" as DType }]))).toBe("BAD_DTYPE");
+    expect(await codeOfAsync(() => encodeSafetensorsHeader([{ ...t, shape: [-2] }]))).toBe("BAD_SHAPE");
+    expect(await codeOfAsync(() => encodeSafetensorsHeader([{ ...t, shape: [1.5] }]))).toBe("BAD_SHAPE");
+    expect(await codeOfAsync(() => encodeSafetensorsHeader([{ ...t, shape: [1, 1, 1, 1, 1, 1, 1, 1, 2] }]))).toBe("LIMIT_EXCEEDED");
+    expect(await codeOfAsync(() => encodeSafetensorsHeader([t], { k: 1 as unknown as string }))).toBe("INVALID_ARGUMENT");
   });
 });
 
@@ -145,7 +128,7 @@ describe("writeSafetensors", () => {
   it("writes files the Hugging Face parser reads identically and that round-trip bit-exactly", async () => {
     const tensors = mixed();
     const metadata = { format: "pt", source: "test" };
-    const path = join(dir, "mixed.safetensors");
+    const path = join(dir(), "mixed.safetensors");
     await writeSafetensors(path, tensors, metadata);
     const bytes = new Uint8Array(await readFile(path));
     await expectHubAgrees(bytes);
@@ -159,8 +142,8 @@ describe("writeSafetensors", () => {
   });
 
   it("round-trips the stories260K model", async () => {
-    const model = await importLlama2c(STORIES);
-    const path = join(dir, "stories.safetensors");
+    const model = await importLlama2c(STORIES_PATH);
+    const path = join(dir(), "stories.safetensors");
     await writeSafetensors(path, model.tensors, model.metadata);
     await expectHubAgrees(new Uint8Array(await readFile(path)));
     const back = await importSafetensors(path);
@@ -175,8 +158,8 @@ describe("writeSafetensors", () => {
     async function* source() {
       for (const t of tensors) yield t;
     }
-    const fromArray = join(dir, "array.safetensors");
-    const fromStream = join(dir, "stream.safetensors");
+    const fromArray = join(dir(), "array.safetensors");
+    const fromStream = join(dir(), "stream.safetensors");
     await writeSafetensors(fromArray, tensors, { k: "v" });
     await writeSafetensors(fromStream, source(), { k: "v" }, layout);
     expect(sameBytes(new Uint8Array(await readFile(fromStream)), new Uint8Array(await readFile(fromArray)))).toBe(true);
@@ -185,7 +168,7 @@ describe("writeSafetensors", () => {
   it("rejects tensors that do not match the layout and leaves no file behind", async () => {
     const tensors = mixed().slice(0, 3);
     const layout: TensorLayout[] = tensors.map(({ name, dtype, shape }) => ({ name, dtype, shape }));
-    const folder = await mkdtemp(join(dir, "fail-"));
+    const folder = await mkdtemp(join(dir(), "fail-"));
     const path = join(folder, "out.safetensors");
     async function* yielding(list: TensorData[]) {
       for (const t of list) yield t;
@@ -202,21 +185,21 @@ describe("writeSafetensors", () => {
       ["not a tensor", [null as unknown as TensorData], [layout[0]]],
     ];
     for (const [label, source, plan] of cases) {
-      expect([label, await codeOf(writeSafetensors(path, source, {}, plan))]).toEqual([label, "INVALID_ARGUMENT"]);
+      expect([label, await codeOfAsync(writeSafetensors(path, source, {}, plan))]).toEqual([label, "INVALID_ARGUMENT"]);
       expect(await readdir(folder)).toEqual([]);
     }
     const duplicated = [tensors[0], tensors[0]];
-    expect(await codeOf(writeSafetensors(path, duplicated))).toBe("DUPLICATE_NAME");
+    expect(await codeOfAsync(writeSafetensors(path, duplicated))).toBe("DUPLICATE_NAME");
     async function* broken() {
       yield tensors[0];
       throw new Error("upstream failure");
     }
-    expect(await codeOf(writeSafetensors(path, broken(), {}, layout))).toBe("IO_ERROR");
+    expect(await codeOfAsync(writeSafetensors(path, broken(), {}, layout))).toBe("IO_ERROR");
     expect(await readdir(folder)).toEqual([]);
   });
 
   it("replaces an existing file only when the write succeeds", async () => {
-    const path = join(dir, "replace.safetensors");
+    const path = join(dir(), "replace.safetensors");
     await writeFile(path, "previous");
     const tensors = mixed();
     await expect(writeSafetensors(path, [{ ...tensors[0], data: new Uint8Array(1) }])).rejects.toBeInstanceOf(QansError);
@@ -226,7 +209,7 @@ describe("writeSafetensors", () => {
   });
 
   it("writes shards that the Hugging Face parser and our index importer agree on", async () => {
-    const folder = await mkdtemp(join(dir, "sharded-"));
+    const folder = await mkdtemp(join(dir(), "sharded-"));
     const tensors = mixed();
     const shards = { "model-00001-of-00002.safetensors": tensors.slice(0, 4), "model-00002-of-00002.safetensors": tensors.slice(4) };
     const files: Record<string, Uint8Array> = {};

@@ -1,7 +1,8 @@
 import { crc32c } from "../codec/crc32c.js";
+import { RANS_STATE_BYTES } from "../codec/rans.js";
 import { QansError } from "../errors.js";
-import { BLOCK_HEADER_SIZE, BLOCK_MODES, RANS_STATE_BYTES, type BlockMode } from "./constants.js";
-import { hex } from "./file-header.js";
+import { BLOCK_HEADER_SIZE, BLOCK_MODE_NAMES, BLOCK_MODES, type BlockMode } from "./constants.js";
+import { hex } from "./checksum.js";
 
 export interface BlockHeader {
   mode: BlockMode;
@@ -9,8 +10,6 @@ export interface BlockHeader {
   count: number;
   payloadLength: number;
 }
-
-const MODE_BY_CODE = Object.keys(BLOCK_MODES) as BlockMode[];
 
 export function encodeBlockHeader(block: BlockHeader, payload: Uint8Array): Uint8Array {
   const bytes = new Uint8Array(BLOCK_HEADER_SIZE);
@@ -48,7 +47,7 @@ export function decodeBlockHeader(
     throw new QansError("CHECKSUM_MISMATCH", `${where}: checksum ${hex(stored)} does not match contents ${hex(actual)} (block header at byte ${fileOffset})`);
   }
   const modeCode = view.getUint8(0);
-  const mode = MODE_BY_CODE[modeCode];
+  const mode = BLOCK_MODE_NAMES[modeCode];
   if (mode === undefined) throw new QansError("BAD_BLOCK", `${where}: unknown block mode ${modeCode} (at byte ${fileOffset})`);
   const constSymbol = view.getUint8(1);
   if ((mode !== "CONST" && constSymbol !== 0) || view.getUint16(2, true) !== 0) {

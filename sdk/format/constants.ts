@@ -15,7 +15,6 @@ export const BLOCK_HEADER_SIZE = 16;
 export const METADATA_FRAME_OVERHEAD = 12;
 export const INDEX_FRAME_OVERHEAD = 20;
 export const MIN_FILE_SIZE = FILE_HEADER_SIZE + METADATA_FRAME_OVERHEAD + INDEX_FRAME_OVERHEAD + TRAILER_SIZE;
-export const RANS_STATE_BYTES = 128;
 
 /** spec §13. */
 export const LIMITS = {
@@ -40,3 +39,12 @@ export type EncodingName = keyof typeof ENCODINGS;
 
 export const BLOCK_MODES = { RAW: 0, CONST: 1, RANS: 2 } as const;
 export type BlockMode = keyof typeof BLOCK_MODES;
+/** Block modes in code order: entry c is the mode with code c. */
+export const BLOCK_MODE_NAMES = Object.keys(BLOCK_MODES) as BlockMode[];
+
+/** A count per block mode. */
+export type BlockModeCounts = Record<BlockMode, number>;
+
+export function zeroBlockModeCounts(): BlockModeCounts {
+  return Object.fromEntries(BLOCK_MODE_NAMES.map((mode) => [mode, 0])) as BlockModeCounts;
+}

@@ -1,6 +1,7 @@
 import { crc32c } from "../codec/crc32c.js";
 import { QansError } from "../errors.js";
 import { ByteWriter, bytesEqual, isAllZero } from "./bytes.js";
+import { checkStoredCrc } from "./checksum.js";
 import { FILE_HEADER_SIZE, FILE_MAGIC, FORMAT_MAJOR, FORMAT_MINOR } from "./constants.js";
 
 export interface FormatVersion {
@@ -29,22 +30,20 @@ export function decodeFileHeader(bytes: Uint8Array): FormatVersion {
     throw new QansError("BAD_MAGIC", `${where}: not a QANS file (bytes 0..7 are not the QANS magic)`);
   }
   const view = new DataView(bytes.buffer, bytes.byteOffset, FILE_HEADER_SIZE);
-  const major = view.getUint16(8, true);
-  const minor = view.getUint16(10, true);
-  if (major !== FORMAT_MAJOR) {
-    throw new QansError("UNSUPPORTED_VERSION", `${where}: major version ${major} is not supported (this reader implements ${FORMAT_MAJOR}.x)`);
-  }
-  const stored = view.getUint32(60, true);
-  const actual = crc32c(bytes.subarray(0, 60));
-  if (stored !== actual) {
-    throw new QansError("CHECKSUM_MISMATCH", `${where}: checksum ${hex(stored)} does not match contents ${hex(actual)} (at byte 60)`);
-  }
+  const version = readVersion(view, 8, where);
+  checkStoredCrc(bytes, 60, 0, where);
   if (view.getUint32(12, true) !== 0 || !isAllZero(bytes, 16, 60)) {
     throw new QansError("RESERVED_BITS", `${where}: flags or reserved bytes 12..59 are not zero`);
   }
-  return { major, minor };
+  return version;
 }
 
-export function hex(value: number): string {
-  return `0x${(value >>> 0).toString(16).padStart(8, "0")}`;
+/** Reads the u16 major and minor versions at `at`, refusing a major version this reader does not implement. */
+export function readVersion(view: DataView, at: number, where: string): FormatVersion {
+  const major = view.getUint16(at, true);
+  const minor = view.getUint16(at + 2, true);
+  if (major !== FORMAT_MAJOR) {
+    throw new QansError("UNSUPPORTED_VERSION", `${where}: major version ${major} is not supported (this reader implements ${FORMAT_MAJOR}.x)`);
+  }
+  return { major, minor };
 }

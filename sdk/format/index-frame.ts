@@ -1,8 +1,9 @@
 import { crc32c } from "../codec/crc32c.js";
+import { RANS_STATE_BYTES } from "../codec/rans.js";
 import { QansError } from "../errors.js";
 import { ByteReader, ByteWriter, align64, bytesEqual } from "./bytes.js";
-import { FILE_HEADER_SIZE, INDEX_FRAME_OVERHEAD, LIMITS, RANS_STATE_BYTES, TAG_INDEX } from "./constants.js";
-import { hex } from "./file-header.js";
+import { FILE_HEADER_SIZE, INDEX_FRAME_OVERHEAD, LIMITS, TAG_INDEX } from "./constants.js";
+import { checkStoredCrc } from "./checksum.js";
 import { blockCount, blockSymbolCount, placeBlocks, streamSymbolCount, streamWidths } from "./layout.js";
 import { readTensorDescriptor, writeTensorDescriptor, type TensorDescriptor } from "./tensor-descriptor.js";
 import type { Trailer } from "./trailer.js";
@@ -46,11 +47,7 @@ export function decodeIndexFrame(frame: Uint8Array, trailer: Trailer): FileIndex
   if (bodyLength + BigInt(INDEX_FRAME_OVERHEAD) !== BigInt(trailer.indexLength)) {
     head.fail("INDEX_MISMATCH", `body length ${bodyLength} does not fit the trailer's index length ${trailer.indexLength}`, 8);
   }
-  const stored = new DataView(frame.buffer, frame.byteOffset, frame.length).getUint32(frame.length - 4, true);
-  const actual = crc32c(frame.subarray(0, frame.length - 4));
-  if (stored !== actual) {
-    throw new QansError("CHECKSUM_MISMATCH", `index: checksum ${hex(stored)} does not match contents ${hex(actual)} (at byte ${base + frame.length - 4})`);
-  }
+  checkStoredCrc(frame, frame.length - 4, base, "index");
   const body = new ByteReader(frame, "index", "BAD_HEADER", 16, frame.length - 4, base);
   const metadataOffset = body.u64("metadata offset");
   const metadataLength = body.u64("metadata length");

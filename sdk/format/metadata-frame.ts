@@ -4,7 +4,7 @@ import { decodeUtf8Strict, parseStrictJson } from "../json/strict-json.js";
 import type { ModelArchitecture, ModelMetadata } from "../tensor/tensor.js";
 import { ByteReader, ByteWriter, bytesEqual } from "./bytes.js";
 import { LIMITS, METADATA_FRAME_OVERHEAD, TAG_METADATA } from "./constants.js";
-import { hex } from "./file-header.js";
+import { checkStoredCrc } from "./checksum.js";
 
 const UTF8 = new TextEncoder();
 
@@ -38,12 +38,7 @@ export function decodeMetadataFrame(frame: Uint8Array, fileOffset: number): Mode
   if (frame.length < length) {
     throw new QansError("TRUNCATED", `${where}: needs ${length} bytes, ${frame.length} present (at byte ${fileOffset})`);
   }
-  const view = new DataView(frame.buffer, frame.byteOffset, length);
-  const stored = view.getUint32(length - 4, true);
-  const actual = crc32c(frame.subarray(0, length - 4));
-  if (stored !== actual) {
-    throw new QansError("CHECKSUM_MISMATCH", `${where}: checksum ${hex(stored)} does not match contents ${hex(actual)} (at byte ${fileOffset + length - 4})`);
-  }
+  checkStoredCrc(frame, length - 4, fileOffset, where);
   const text = decodeUtf8Strict(frame.subarray(8, length - 4), where);
   const body = parseStrictJson(text, where, "BAD_METADATA");
   if (!isPlainObject(body)) throw new QansError("BAD_METADATA", `${where}: the body is not a JSON object`);

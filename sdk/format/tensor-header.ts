@@ -6,7 +6,7 @@ import { f16BitsToF32, f32ToF16Bits } from "../quant/float16.js";
 import { groupCount, type QuantParams } from "../quant/rtn.js";
 import { ByteReader, ByteWriter, bytesEqual } from "./bytes.js";
 import { LIMITS, TAG_TENSOR } from "./constants.js";
-import { hex } from "./file-header.js";
+import { checkStoredCrc } from "./checksum.js";
 import { matrixShape, streamWidths } from "./layout.js";
 import { readTensorDescriptor, writeTensorDescriptor, type TensorDescriptor } from "./tensor-descriptor.js";
 
@@ -69,11 +69,7 @@ export function tensorHeaderLength(prefix: Uint8Array, fileOffset: number, fileS
 /** Decodes a whole tensor header (exactly H bytes) in the order of spec §7.1. */
 export function decodeTensorHeader(bytes: Uint8Array, fileOffset: number): TensorHeader {
   const length = bytes.length;
-  const stored = new DataView(bytes.buffer, bytes.byteOffset, length).getUint32(length - 4, true);
-  const actual = crc32c(bytes.subarray(0, length - 4));
-  if (stored !== actual) {
-    throw new QansError("CHECKSUM_MISMATCH", `tensor header: checksum ${hex(stored)} does not match contents ${hex(actual)} (at byte ${fileOffset + length - 4})`);
-  }
+  checkStoredCrc(bytes, length - 4, fileOffset, "tensor header");
   // A field that runs into the checksum means a length inside the header lied: BAD_HEADER.
   const reader = new ByteReader(bytes, "tensor header", "BAD_HEADER", 8, length - 4, fileOffset);
   const descriptor = readTensorDescriptor(reader);

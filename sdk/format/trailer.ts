@@ -2,7 +2,8 @@ import { crc32c } from "../codec/crc32c.js";
 import { QansError } from "../errors.js";
 import { ByteWriter, bytesEqual } from "./bytes.js";
 import { FORMAT_MAJOR, FORMAT_MINOR, LIMITS, MIN_FILE_SIZE, TRAILER_MAGIC, TRAILER_SIZE } from "./constants.js";
-import { hex, type FormatVersion } from "./file-header.js";
+import { checkStoredCrc } from "./checksum.js";
+import { readVersion, type FormatVersion } from "./file-header.js";
 
 export interface Trailer extends FormatVersion {
   indexOffset: number;
@@ -39,16 +40,8 @@ export async function decodeTrailer(
     throw new QansError("BAD_MAGIC", `${where}: not a QANS file (no QANS magic at the start or the end)`);
   }
   const view = new DataView(bytes.buffer, bytes.byteOffset, TRAILER_SIZE);
-  const major = view.getUint16(24, true);
-  const minor = view.getUint16(26, true);
-  if (major !== FORMAT_MAJOR) {
-    throw new QansError("UNSUPPORTED_VERSION", `${where}: major version ${major} is not supported (this reader implements ${FORMAT_MAJOR}.x)`);
-  }
-  const stored = view.getUint32(28, true);
-  const actual = crc32c(bytes.subarray(0, 28));
-  if (stored !== actual) {
-    throw new QansError("CHECKSUM_MISMATCH", `${where}: checksum ${hex(stored)} does not match contents ${hex(actual)} (at byte ${fileSize - 12})`);
-  }
+  const { major, minor } = readVersion(view, 24, where);
+  checkStoredCrc(bytes, 28, fileSize - TRAILER_SIZE, where);
   const indexOffset = view.getBigUint64(0, true);
   const indexLength = view.getBigUint64(8, true);
   const fileLength = view.getBigUint64(16, true);

@@ -1,23 +1,12 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { copyFile, mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
-import { QansError, type QansErrorCode } from "../errors.js";
+import { beforeAll, describe, expect, it } from "vitest";
+import { copyFile, mkdir, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { QansError } from "../errors.js";
 import type { ImportedModel } from "../tensor/tensor.js";
+import { STORIES_PATH } from "../testing/fixtures.js";
+import { codeOfAsync } from "../testing/outcome.js";
+import { useTempDir } from "../testing/temp-dir.js";
 import { importModel } from "./detect.js";
-
-const REPO_ROOT = resolve(fileURLToPath(new URL(".", import.meta.url)), "../..");
-const STORIES = resolve(REPO_ROOT, "../shared/models/stories260K/stories260K.bin");
-
-async function codeOf(promise: Promise<unknown>): Promise<QansErrorCode | "no error" | "foreign error"> {
-  try {
-    await promise;
-    return "no error";
-  } catch (error) {
-    return error instanceof QansError ? error.code : "foreign error";
-  }
-}
 
 function safetensors(name: string, bytes: number[]): Uint8Array {
   const json = new TextEncoder().encode(JSON.stringify({ [name]: { dtype: "U8", shape: [bytes.length], data_offsets: [0, bytes.length] } }));
@@ -30,51 +19,47 @@ function safetensors(name: string, bytes: number[]): Uint8Array {
 
 const summary = (m: ImportedModel) => ({ metadata: m.metadata, tensors: m.tensors.map((t) => [t.name, t.dtype, t.shape, [...t.data]]) });
 
-let dir: string;
+const dir = useTempDir("qans-detect-");
 beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), "qans-detect-"));
-  await mkdir(join(dir, "sharded"));
-  await writeFile(join(dir, "sharded", "model.safetensors.index.json"), JSON.stringify({ weight_map: { s: "part.safetensors" } }));
-  await writeFile(join(dir, "sharded", "part.safetensors"), safetensors("s", [1, 2]));
-  await mkdir(join(dir, "single"));
-  await writeFile(join(dir, "single", "model.safetensors"), safetensors("m", [3]));
-  await writeFile(join(dir, "weights.SafeTensors"), safetensors("w", [4, 5, 6]));
-  await writeFile(join(dir, "custom.index.json"), JSON.stringify({ weight_map: { s: "sharded/part.safetensors" } }));
-  await writeFile(join(dir, "shard-index.index.json"), JSON.stringify({ metadata: { v: 1 }, weight_map: { s: "part.safetensors" } }));
-  await writeFile(join(dir, "part.safetensors"), safetensors("s", [7, 8]));
-  await writeFile(join(dir, "tf.json"), JSON.stringify({ weightsManifest: [{ paths: ["tf.bin"], weights: [{ name: "t", shape: [1], dtype: "int32" }] }] }));
-  await writeFile(join(dir, "tf.bin"), new Uint8Array([9, 0, 0, 0]));
-  await writeFile(join(dir, "config.json"), JSON.stringify({ hidden_size: 64 }));
-  await writeFile(join(dir, "notes.txt"), "hello");
-  await mkdir(join(dir, "empty"));
-  await copyFile(STORIES, join(dir, "stories.bin"));
-});
-afterAll(async () => {
-  await rm(dir, { recursive: true, force: true });
+  await mkdir(join(dir(), "sharded"));
+  await writeFile(join(dir(), "sharded", "model.safetensors.index.json"), JSON.stringify({ weight_map: { s: "part.safetensors" } }));
+  await writeFile(join(dir(), "sharded", "part.safetensors"), safetensors("s", [1, 2]));
+  await mkdir(join(dir(), "single"));
+  await writeFile(join(dir(), "single", "model.safetensors"), safetensors("m", [3]));
+  await writeFile(join(dir(), "weights.SafeTensors"), safetensors("w", [4, 5, 6]));
+  await writeFile(join(dir(), "custom.index.json"), JSON.stringify({ weight_map: { s: "sharded/part.safetensors" } }));
+  await writeFile(join(dir(), "shard-index.index.json"), JSON.stringify({ metadata: { v: 1 }, weight_map: { s: "part.safetensors" } }));
+  await writeFile(join(dir(), "part.safetensors"), safetensors("s", [7, 8]));
+  await writeFile(join(dir(), "tf.json"), JSON.stringify({ weightsManifest: [{ paths: ["tf.bin"], weights: [{ name: "t", shape: [1], dtype: "int32" }] }] }));
+  await writeFile(join(dir(), "tf.bin"), new Uint8Array([9, 0, 0, 0]));
+  await writeFile(join(dir(), "config.json"), JSON.stringify({ hidden_size: 64 }));
+  await writeFile(join(dir(), "notes.txt"), "hello");
+  await mkdir(join(dir(), "empty"));
+  await copyFile(STORIES_PATH, join(dir(), "stories.bin"));
 });
 
 describe("importModel", () => {
   it("reads a folder with an index as sharded safetensors", async () => {
-    expect(summary(await importModel(join(dir, "sharded")))).toEqual({ metadata: {}, tensors: [["s", "U8", [2], [1, 2]]] });
+    expect(summary(await importModel(join(dir(), "sharded")))).toEqual({ metadata: {}, tensors: [["s", "U8", [2], [1, 2]]] });
   });
 
   it("reads a folder with model.safetensors as a single file", async () => {
-    expect(summary(await importModel(join(dir, "single")))).toEqual({ metadata: {}, tensors: [["m", "U8", [1], [3]]] });
+    expect(summary(await importModel(join(dir(), "single")))).toEqual({ metadata: {}, tensors: [["m", "U8", [1], [3]]] });
   });
 
   it("reads *.index.json as a sharded index and *.safetensors as one file", async () => {
-    expect(summary(await importModel(join(dir, "shard-index.index.json")))).toEqual({ metadata: { v: "1" }, tensors: [["s", "U8", [2], [7, 8]]] });
-    expect(summary(await importModel(join(dir, "weights.SafeTensors")))).toEqual({ metadata: {}, tensors: [["w", "U8", [3], [4, 5, 6]]] });
+    expect(summary(await importModel(join(dir(), "shard-index.index.json")))).toEqual({ metadata: { v: "1" }, tensors: [["s", "U8", [2], [7, 8]]] });
+    expect(summary(await importModel(join(dir(), "weights.SafeTensors")))).toEqual({ metadata: {}, tensors: [["w", "U8", [3], [4, 5, 6]]] });
     // An index may not point into subfolders.
-    expect(await codeOf(importModel(join(dir, "custom.index.json")))).toBe("BAD_INPUT");
+    expect(await codeOfAsync(importModel(join(dir(), "custom.index.json")))).toBe("BAD_INPUT");
   });
 
   it("reads a TF.js model.json", async () => {
-    expect(summary(await importModel(join(dir, "tf.json")))).toEqual({ metadata: { source_format: "tfjs" }, tensors: [["t", "I32", [1], [9, 0, 0, 0]]] });
+    expect(summary(await importModel(join(dir(), "tf.json")))).toEqual({ metadata: { source_format: "tfjs" }, tensors: [["t", "I32", [1], [9, 0, 0, 0]]] });
   });
 
   it("reads a llama2.c .bin checkpoint", async () => {
-    const model = await importModel(join(dir, "stories.bin"));
+    const model = await importModel(join(dir(), "stories.bin"));
     expect(model.metadata).toEqual({ source_format: "llama2c" });
     expect(model.architecture?.family).toBe("llama");
     expect(model.tensors.length).toBe(47);
@@ -82,7 +67,7 @@ describe("importModel", () => {
 
   it("rejects anything else with BAD_INPUT naming the path", async () => {
     for (const name of ["config.json", "notes.txt", "empty"]) {
-      const path = join(dir, name);
+      const path = join(dir(), name);
       const error = await importModel(path).catch((e: unknown) => e);
       expect(error).toBeInstanceOf(QansError);
       expect((error as QansError).code).toBe("BAD_INPUT");
@@ -91,8 +76,8 @@ describe("importModel", () => {
   });
 
   it("reports a missing path as IO_ERROR naming it", async () => {
-    const path = join(dir, "absent.safetensors");
-    expect(await codeOf(importModel(path))).toBe("IO_ERROR");
+    const path = join(dir(), "absent.safetensors");
+    expect(await codeOfAsync(importModel(path))).toBe("IO_ERROR");
     await expect(importModel(path)).rejects.toThrow(path);
   });
 });

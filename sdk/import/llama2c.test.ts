@@ -1,26 +1,12 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
-import { QansError, type QansErrorCode } from "../errors.js";
+import { beforeAll, describe, expect, it } from "vitest";
+import { readFile, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import type { QansErrorCode } from "../errors.js";
 import { elementCount, type TensorData } from "../tensor/tensor.js";
+import { STORIES_PATH, sameBytes } from "../testing/fixtures.js";
+import { codeOfAsync } from "../testing/outcome.js";
+import { useTempDir } from "../testing/temp-dir.js";
 import { importLlama2c, permuteRotaryRows } from "./llama2c.js";
-
-const REPO_ROOT = resolve(fileURLToPath(new URL(".", import.meta.url)), "../..");
-const STORIES = resolve(REPO_ROOT, "../shared/models/stories260K/stories260K.bin");
-
-async function codeOf(promise: Promise<unknown>): Promise<QansErrorCode | "no error" | "foreign error"> {
-  try {
-    await promise;
-    return "no error";
-  } catch (error) {
-    return error instanceof QansError ? error.code : "foreign error";
-  }
-}
-
-/** Byte equality without per-element assertion overhead on megabyte arrays. */
-const sameBytes = (a: Uint8Array, b: Uint8Array) => Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
 
 const floats = (t: TensorData) => new Float32Array(t.data.buffer.slice(t.data.byteOffset, t.data.byteOffset + t.data.byteLength));
 
@@ -80,18 +66,14 @@ function sourceRow(row: number, headSize: number): number {
   return h * headSize + 2 * p + t;
 }
 
-let dir: string;
+const dir = useTempDir("qans-l2c-");
 let real: Uint8Array;
 beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), "qans-l2c-"));
-  real = new Uint8Array(await readFile(STORIES));
-});
-afterAll(async () => {
-  await rm(dir, { recursive: true, force: true });
+  real = new Uint8Array(await readFile(STORIES_PATH));
 });
 
 async function save(name: string, bytes: Uint8Array): Promise<string> {
-  const path = join(dir, name);
+  const path = join(dir(), name);
   await writeFile(path, bytes);
   return path;
 }
@@ -106,7 +88,7 @@ describe("importLlama2c on stories260K", () => {
     const h = header(real);
     expect(h).toEqual([64, 172, 5, 8, 4, 512, 512]);
     expect(real.byteLength).toBe(28 + 264_128 * 4);
-    const model = await importLlama2c(STORIES);
+    const model = await importLlama2c(STORIES_PATH);
     expect(model.metadata).toEqual({ source_format: "llama2c" });
     expect(model.architecture).toEqual({
       family: "llama",
@@ -151,7 +133,7 @@ describe("importLlama2c on stories260K", () => {
 
   it("copies unpermuted tensors byte for byte from their place in the file", async () => {
     const h = header(real);
-    const model = await importLlama2c(STORIES);
+    const model = await importLlama2c(STORIES_PATH);
     const byName = new Map(model.tensors.map((t) => [t.name, t]));
     const slice = (label: string, layer: number, bytes: number) => {
       const at = 28 + floatOffset(h, label, layer) * 4;
@@ -176,7 +158,7 @@ describe("importLlama2c on stories260K", () => {
 
   it("permutes q and k rows so that the inverse permutation restores the file bytes", async () => {
     const h = header(real);
-    const model = await importLlama2c(STORIES);
+    const model = await importLlama2c(STORIES_PATH);
     const byName = new Map(model.tensors.map((t) => [t.name, t]));
     const headSize = 64 / 8;
     for (let i = 0; i < 5; i++) {
@@ -199,7 +181,7 @@ describe("importLlama2c on stories260K", () => {
     const h = header(real);
     const [dim, , , heads, kvHeads] = h;
     const headSize = dim / heads;
-    const model = await importLlama2c(STORIES);
+    const model = await importLlama2c(STORIES_PATH);
     const byName = new Map(model.tensors.map((t) => [t.name, t]));
     const fileFloats = (label: string, layer: number, count: number) => {
       const at = 28 + floatOffset(h, label, layer) * 4;
@@ -254,7 +236,7 @@ describe("importLlama2c on stories260K", () => {
   });
 
   it("imports a copy of the file identically", async () => {
-    const a = await importLlama2c(STORIES);
+    const a = await importLlama2c(STORIES_PATH);
     const b = await importLlama2c(await save("copy.bin", real));
     expect(b.architecture).toEqual(a.architecture);
     expect(b.metadata).toEqual(a.metadata);
@@ -298,7 +280,7 @@ describe("importLlama2c on synthetic checkpoints", () => {
     const good = synthetic([8, 12, 2, 2, 1, 5, 3]);
     for (const cut of [0, 3, 27, 28, 100, good.byteLength - 4, good.byteLength - 1]) {
       const path = await save(`cut${cut}.bin`, good.subarray(0, cut));
-      expect([cut, await codeOf(importLlama2c(path))]).toEqual([cut, "TRUNCATED"]);
+      expect([cut, await codeOfAsync(importLlama2c(path))]).toEqual([cut, "TRUNCATED"]);
     }
     const path = await save("cut-real.bin", real.subarray(0, real.byteLength - 1));
     await expect(importLlama2c(path)).rejects.toThrow(/1056539 bytes but its header implies 1056540/);
@@ -307,7 +289,7 @@ describe("importLlama2c on synthetic checkpoints", () => {
   it("reports extra bytes as BAD_INPUT with both sizes", async () => {
     for (const extra of [1, 4, 4096]) {
       const path = await save(`long${extra}.bin`, synthetic([8, 12, 2, 2, 1, 5, 3], extra));
-      expect(await codeOf(importLlama2c(path))).toBe("BAD_INPUT");
+      expect(await codeOfAsync(importLlama2c(path))).toBe("BAD_INPUT");
     }
     const path = await save("long-real.bin", Buffer.concat([real, new Uint8Array(4)]));
     await expect(importLlama2c(path)).rejects.toThrow(/1056544 bytes but its header implies 1056540; 4 extra bytes/);
@@ -338,16 +320,16 @@ describe("importLlama2c on synthetic checkpoints", () => {
       const view = new DataView(bytes.buffer);
       h.forEach((v, i) => view.setInt32(i * 4, v, true));
       const path = await save(`hdr-${h.join("_")}.bin`, bytes);
-      expect([h, await codeOf(importLlama2c(path))]).toEqual([h, code]);
+      expect([h, await codeOfAsync(importLlama2c(path))]).toEqual([h, code]);
     }
     // The unmodified header passes, so each case above fails for its own value.
     const ok = real.slice();
     base.forEach((v, i) => new DataView(ok.buffer).setInt32(i * 4, v, true));
-    expect(await codeOf(importLlama2c(await save("hdr-ok.bin", ok)))).toBe("no error");
+    expect(await codeOfAsync(importLlama2c(await save("hdr-ok.bin", ok)))).toBe("no error");
   });
 
   it("maps file-system failures to QansErrors", async () => {
-    expect(await codeOf(importLlama2c(join(dir, "missing.bin")))).toBe("IO_ERROR");
-    expect(await codeOf(importLlama2c(dir))).toBe("BAD_INPUT");
+    expect(await codeOfAsync(importLlama2c(join(dir(), "missing.bin")))).toBe("IO_ERROR");
+    expect(await codeOfAsync(importLlama2c(dir()))).toBe("BAD_INPUT");
   });
 });

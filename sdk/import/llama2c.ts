@@ -1,5 +1,5 @@
 import { QansError } from "../errors.js";
-import { withFile } from "../io/file-read.js";
+import { withFile } from "../io/source.js";
 import type { ImportedModel, ModelArchitecture, TensorData } from "../tensor/tensor.js";
 
 const HEADER_BYTES = 28;

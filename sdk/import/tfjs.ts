@@ -1,7 +1,8 @@
 import { dirname, isAbsolute, relative, resolve } from "node:path";
 import { QansError } from "../errors.js";
+import { concatBytes } from "../format/bytes.js";
 import { decodeUtf8Strict, isJsonObject, parseStrictJson, type JsonValue } from "../json/strict-json.js";
-import { RandomAccessFile, readSmallFile, withFile } from "../io/file-read.js";
+import { FileSource, readSmallFile, withFile } from "../io/source.js";
 import { dtypeSize, type DType } from "../tensor/dtype.js";
 import type { ImportedModel, TensorData } from "../tensor/tensor.js";
 import { checkShape } from "./shape.js";
@@ -42,7 +43,7 @@ function weightSpec(value: JsonValue, where: string): WeightSpec {
 
 /** Reads the group's weights in manifest order from its shards, which form one byte stream. */
 async function readGroup(paths: string[], specs: WeightSpec[], out: TensorData[]): Promise<void> {
-  const cursor: { file: RandomAccessFile | null; index: number; offset: number } = { file: null, index: -1, offset: 0 };
+  const cursor: { file: FileSource | null; index: number; offset: number } = { file: null, index: -1, offset: 0 };
   try {
     for (const spec of specs) {
       const pieces: Uint8Array[] = [];
@@ -55,7 +56,7 @@ async function readGroup(paths: string[], specs: WeightSpec[], out: TensorData[]
           if (++cursor.index >= paths.length) {
             throw new QansError("TRUNCATED", `${paths[paths.length - 1] ?? "weights group"}: weight "${spec.name}" runs past the end of the last shard`);
           }
-          cursor.file = await RandomAccessFile.open(paths[cursor.index]);
+          cursor.file = await FileSource.open(paths[cursor.index]);
           cursor.offset = 0;
         }
         const take = Math.min(remaining, cursor.file.size - cursor.offset);
@@ -63,22 +64,11 @@ async function readGroup(paths: string[], specs: WeightSpec[], out: TensorData[]
         cursor.offset += take;
         remaining -= take;
       }
-      out.push({ name: spec.name, dtype: spec.dtype, shape: spec.shape, data: concat(pieces, spec.bytes) });
+      out.push({ name: spec.name, dtype: spec.dtype, shape: spec.shape, data: pieces.length === 1 ? pieces[0] : concatBytes(pieces) });
     }
   } finally {
     await cursor.file?.close().catch(() => undefined);
   }
-}
-
-function concat(pieces: Uint8Array[], total: number): Uint8Array {
-  if (pieces.length === 1) return pieces[0];
-  const out = new Uint8Array(total);
-  let at = 0;
-  for (const piece of pieces) {
-    out.set(piece, at);
-    at += piece.byteLength;
-  }
-  return out;
 }
 
 /** Imports the unquantized weights of a TF.js `model.json` and its binary shards. */

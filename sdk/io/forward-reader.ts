@@ -51,20 +51,20 @@ export class SourceForwardReader implements ForwardReader {
     if (offset + length > this.source.size) {
       throw new QansError("TRUNCATED", `${what}: ${length} bytes at ${offset} run past the end of the file (${this.source.size} bytes)`);
     }
-    const gap = await this.window(this.position, offset - this.position);
+    const gap = await this.window(this.position, offset - this.position, `padding before ${what}`);
     checkPadding(gap, 0, gap.length, this.position, what);
     this.position = offset + length;
-    return this.window(offset, length);
+    return this.window(offset, length, what);
   }
 
-  private async window(offset: number, length: number): Promise<Uint8Array> {
+  private async window(offset: number, length: number, what: string): Promise<Uint8Array> {
     const end = offset + length;
     if (offset >= this.bufferStart && end <= this.bufferStart + this.buffer.length) {
       return this.buffer.subarray(offset - this.bufferStart, end - this.bufferStart);
     }
-    if (length > this.chunkSize) return this.source.read(offset, length);
+    if (length > this.chunkSize) return this.source.read(offset, length, what);
     const readLength = Math.min(Math.max(this.chunkSize, length), this.source.size - offset);
-    this.buffer = await this.source.read(offset, readLength);
+    this.buffer = await this.source.read(offset, readLength, what);
     this.bufferStart = offset;
     return this.buffer.subarray(0, length);
   }

@@ -1,20 +1,28 @@
+import { constants as bufferConstants } from "node:buffer";
 import { open, type FileHandle } from "node:fs/promises";
 import { QansError, asQansError } from "../errors.js";
 
 /** Random-access bytes: a buffer, a file, or (later) a URL. */
 export interface ByteSource {
   readonly size: number;
-  /** Exactly `length` bytes at `offset`; throws TRUNCATED when the range passes the end. */
-  read(offset: number, length: number): Promise<Uint8Array>;
+  /**
+   * Exactly `length` bytes at `offset`; throws TRUNCATED when the range passes the end. `what`
+   * names the structure being read, for error messages.
+   */
+  read(offset: number, length: number, what?: string): Promise<Uint8Array>;
   close(): Promise<void>;
 }
 
-function checkRange(source: ByteSource, offset: number, length: number, name: string): void {
+/** One `read` call moves at most this much; the OS caps single reads near 2 GiB. */
+const MAX_READ_CHUNK = 1 << 30;
+
+/** Checks a read against the source's size, before anything is allocated for it. */
+function checkRange(name: string, size: number, offset: number, length: number, what: string): void {
   if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0) {
-    throw new QansError("INVALID_ARGUMENT", `${name}: invalid read of ${length} bytes at ${offset}`);
+    throw new QansError("INVALID_ARGUMENT", `${name}: bad read of ${what} (offset ${offset}, length ${length})`);
   }
-  if (offset + length > source.size) {
-    throw new QansError("TRUNCATED", `${name}: ${length} bytes at ${offset} run past the end (${source.size} bytes)`);
+  if (offset + length > size) {
+    throw new QansError("TRUNCATED", `${name}: ${what} needs bytes ${offset}..${offset + length} but the file has ${size} bytes`);
   }
 }
 
@@ -26,51 +34,91 @@ export class MemorySource implements ByteSource {
   get size(): number {
     return this.bytes.length;
   }
-  async read(offset: number, length: number): Promise<Uint8Array> {
-    checkRange(this, offset, length, this.name);
+  async read(offset: number, length: number, what = "data"): Promise<Uint8Array> {
+    checkRange(this.name, this.size, offset, length, what);
     return this.bytes.subarray(offset, offset + length);
   }
   async close(): Promise<void> {}
 }
 
-/** A local file read with positional reads only: the file is never read whole. */
+/**
+ * A regular local file read with positional reads only: the file is never read whole. Every read is
+ * checked against the size taken at open time before its buffer is allocated, so a declared length
+ * can never size an allocation the file does not back.
+ */
 export class FileSource implements ByteSource {
   private constructor(
     private readonly handle: FileHandle,
-    readonly size: number,
+    /** The file's path. */
     readonly name: string,
+    readonly size: number,
   ) {}
 
   static async open(path: string): Promise<FileSource> {
-    let handle: FileHandle | undefined;
+    let handle: FileHandle;
     try {
       handle = await open(path, "r");
-      const stat = await handle.stat();
-      if (!stat.isFile()) throw new QansError("BAD_INPUT", `${path}: not a regular file`);
-      return new FileSource(handle, stat.size, path);
     } catch (error) {
-      await handle?.close().catch(() => undefined);
-      throw asQansError(error, path);
+      throw asQansError(error, `cannot open ${path}`);
+    }
+    try {
+      const stats = await handle.stat();
+      if (!stats.isFile()) throw new QansError("BAD_INPUT", `${path} is not a regular file`);
+      return new FileSource(handle, path, stats.size);
+    } catch (error) {
+      await handle.close().catch(() => undefined);
+      throw asQansError(error, `cannot stat ${path}`);
     }
   }
 
-  async read(offset: number, length: number): Promise<Uint8Array> {
-    checkRange(this, offset, length, this.name);
-    const out = new Uint8Array(length);
-    let done = 0;
-    try {
-      while (done < length) {
-        const { bytesRead } = await this.handle.read(out, done, length - done, offset + done);
-        if (bytesRead === 0) throw new QansError("TRUNCATED", `${this.name}: file shrank while reading ${length} bytes at ${offset}`);
-        done += bytesRead;
-      }
-    } catch (error) {
-      throw asQansError(error, this.name);
+  async read(offset: number, length: number, what = "data"): Promise<Uint8Array> {
+    checkRange(this.name, this.size, offset, length, what);
+    if (length > bufferConstants.MAX_LENGTH) {
+      throw new QansError("LIMIT_EXCEEDED", `${this.name}: ${what} at offset ${offset} is ${length} bytes, more than one buffer can hold`);
     }
-    return out;
+    const bytes = new Uint8Array(length);
+    let done = 0;
+    while (done < length) {
+      let bytesRead: number;
+      try {
+        ({ bytesRead } = await this.handle.read(bytes, done, Math.min(length - done, MAX_READ_CHUNK), offset + done));
+      } catch (error) {
+        throw asQansError(error, `${this.name}: reading ${what} at offset ${offset + done}`);
+      }
+      // The file shrank after it was opened.
+      if (bytesRead === 0) throw new QansError("TRUNCATED", `${this.name}: ${what} ends early at offset ${offset + done}`);
+      done += bytesRead;
+    }
+    return bytes;
   }
 
   async close(): Promise<void> {
-    await this.handle.close().catch(() => undefined);
+    try {
+      await this.handle.close();
+    } catch (error) {
+      throw asQansError(error, `closing ${this.name}`);
+    }
   }
+}
+
+/** Opens `path`, runs `fn`, and closes the file whatever happens; errors come out as QansErrors. */
+export async function withFile<T>(path: string, fn: (file: FileSource) => Promise<T>): Promise<T> {
+  const file = await FileSource.open(path);
+  try {
+    return await fn(file);
+  } catch (error) {
+    throw asQansError(error, `reading ${path}`);
+  } finally {
+    await file.close().catch(() => undefined);
+  }
+}
+
+/** Reads a whole small file (a JSON manifest, say), refusing files over `maxBytes`. */
+export async function readSmallFile(path: string, maxBytes: number, what: string): Promise<Uint8Array> {
+  return withFile(path, async (file) => {
+    if (file.size > maxBytes) {
+      throw new QansError("LIMIT_EXCEEDED", `${path}: ${what} is ${file.size} bytes, more than the ${maxBytes}-byte limit`);
+    }
+    return file.read(0, file.size, what);
+  });
 }

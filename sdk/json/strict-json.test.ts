@@ -1,16 +1,7 @@
 import { describe, expect, it } from "vitest";
 import fc from "fast-check";
-import { QansError, type QansErrorCode } from "../errors.js";
+import { codeOf } from "../testing/outcome.js";
 import { decodeUtf8Strict, MAX_JSON_DEPTH, parseStrictJson, stringifyJson, type JsonValue } from "./strict-json.js";
-
-function codeOf(fn: () => unknown): QansErrorCode | "no error" | "foreign error" {
-  try {
-    fn();
-    return "no error";
-  } catch (error) {
-    return error instanceof QansError ? error.code : "foreign error";
-  }
-}
 
 /** Bigints become numbers so that results can be compared with JSON.parse. */
 function toPlain(value: JsonValue): unknown {

@@ -2,17 +2,7 @@ import { describe, expect, it } from "vitest";
 import { dequantize, validateQuantParams } from "./dequantize.js";
 import { quantizeRtn, type QuantParams } from "./rtn.js";
 import { f16BitsToF32 } from "./float16.js";
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return (t ^ (t >>> 14)) >>> 0;
-  };
-}
+import { Random } from "../testing/random.js";
 
 /**
  * Spec §8.3 written out literally: every intermediate is stored to a one-element Float32Array,
@@ -46,18 +36,17 @@ function sameBits(a: Float32Array, b: Float32Array): boolean {
 
 /** Random but valid parameters: symbols anywhere in [0, 2^b), deltas over many binades. */
 function randomCase(seed: number, bits: number, rows: number, cols: number, groupSize: number, asymmetric: boolean, withScale: boolean, scaleType: "F16" | "F32") {
-  const next = mulberry32(seed);
-  const unit = () => (next() + 0.5) / 2 ** 32;
+  const random = new Random(seed);
   const groups = groupSize === 0 ? 1 : Math.ceil(cols / groupSize);
   const deltas = new Float32Array(rows * groups);
   for (let k = 0; k < deltas.length; k++) {
-    if (scaleType === "F16") deltas[k] = f16BitsToF32(next() % 0x7c00);
-    else deltas[k] = Math.fround(2 ** (40 * unit() - 30) * (1 + unit()));
+    if (scaleType === "F16") deltas[k] = f16BitsToF32(random.int(0x7c00));
+    else deltas[k] = Math.fround(2 ** (40 * random.next() - 30) * (1 + random.next()));
   }
   const params: QuantParams = { bits, asymmetric, groupSize, scaleType, deltas };
-  if (asymmetric) params.zeroPoints = Uint8Array.from({ length: rows * groups }, () => next() % 2 ** bits);
-  if (withScale) params.inputScale = Float32Array.from({ length: cols }, () => Math.fround(2 ** (20 * unit() - 10) * (1 + unit())));
-  const symbols = Uint8Array.from({ length: rows * cols }, () => next() % 2 ** bits);
+  if (asymmetric) params.zeroPoints = Uint8Array.from({ length: rows * groups }, () => random.int(2 ** bits));
+  if (withScale) params.inputScale = Float32Array.from({ length: cols }, () => Math.fround(2 ** (20 * random.next() - 10) * (1 + random.next())));
+  const symbols = Uint8Array.from({ length: rows * cols }, () => random.int(2 ** bits));
   return { params, symbols };
 }
 
@@ -85,11 +74,11 @@ describe("dequantize", () => {
   });
 
   it("int8 and int4 quantiser output dequantises to the literal spec result", () => {
-    const next = mulberry32(99);
+    const random = new Random(99);
     const rows = 16;
     const cols = 100;
-    const w = Float32Array.from({ length: rows * cols }, () => ((next() / 2 ** 32) - 0.5) * 0.1);
-    const s = Float32Array.from({ length: cols }, () => Math.fround(0.25 + (next() / 2 ** 32) * 4));
+    const w = Float32Array.from({ length: rows * cols }, () => (random.next() - 0.5) * 0.1);
+    const s = Float32Array.from({ length: cols }, () => Math.fround(0.25 + random.next() * 4));
     for (const bits of [8, 4]) {
       for (const asymmetric of [false, true]) {
         const { params, symbols } = quantizeRtn(w, rows, cols, { bits, asymmetric, groupSize: 32, inputScale: s });
@@ -100,11 +89,11 @@ describe("dequantize", () => {
 
   it("divides by s_j rather than multiplying by its reciprocal", () => {
     // Find a product p and scale s where the two disagree, then check dequantize uses division.
-    const next = mulberry32(5);
+    const random = new Random(5);
     let found: { d: number; s: number } | undefined;
     for (let t = 0; t < 100_000 && !found; t++) {
-      const d = Math.fround(1 + next() / 2 ** 32);
-      const s = Math.fround(1 + next() / 2 ** 32);
+      const d = Math.fround(1 + random.next());
+      const s = Math.fround(1 + random.next());
       if (Math.fround(d / s) !== Math.fround(d * Math.fround(1 / s))) found = { d, s };
     }
     expect(found).toBeDefined();
@@ -116,11 +105,11 @@ describe("dequantize", () => {
 
   it("rounds the product to binary32 before dividing", () => {
     // With the product kept in binary64, (u − z)·δ / s can round differently.
-    const next = mulberry32(11);
+    const random = new Random(11);
     let hit = false;
     for (let t = 0; t < 100_000 && !hit; t++) {
-      const d = Math.fround(1 + next() / 2 ** 32);
-      const s = Math.fround(1 + next() / 2 ** 32);
+      const d = Math.fround(1 + random.next());
+      const s = Math.fround(1 + random.next());
       const a = 127;
       const fused = Math.fround((a * d) / s);
       const spec = Math.fround(Math.fround(a * d) / s);

@@ -2,47 +2,31 @@ import { describe, expect, it } from "vitest";
 import { groupCount, quantizeRtn, roundHalfEven, type QuantizeOptions } from "./rtn.js";
 import { dequantize, validateQuantParams } from "./dequantize.js";
 import { f16BitsToF32, f32ToF16Bits } from "./float16.js";
-
-/** Deterministic uniform generator in (0, 1), so failures reproduce. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return (((t ^ (t >>> 14)) >>> 0) + 0.5) / 2 ** 32;
-  };
-}
-
-function gaussian(rand: () => number): number {
-  return Math.sqrt(-2 * Math.log(rand())) * Math.cos(2 * Math.PI * rand());
-}
-
-function laplacian(rand: () => number): number {
-  const u = rand() - 0.5;
-  return -Math.sign(u) * Math.log(1 - 2 * Math.abs(u));
-}
+import { Random } from "../testing/random.js";
 
 /** Student's t with 2 degrees of freedom: infinite variance, like real outlier-heavy weights. */
-function heavyTailed(rand: () => number): number {
+function heavyTailed(random: Random): number {
   let chi2 = 0;
-  for (let k = 0; k < 2; k++) chi2 += gaussian(rand) ** 2;
-  return gaussian(rand) / Math.sqrt(chi2 / 2);
+  for (let k = 0; k < 2; k++) chi2 += random.gaussian() ** 2;
+  return random.gaussian() / Math.sqrt(chi2 / 2);
 }
 
-const DISTRIBUTIONS = { gaussian, laplacian, heavyTailed } as const;
+const DISTRIBUTIONS = {
+  gaussian: (random: Random) => random.gaussian(),
+  laplacian: (random: Random) => random.laplacian(),
+  heavyTailed,
+} as const;
 
 /**
  * An LLM-like weight matrix: scale 0.02, a few outlier columns 50× larger, one all-zero row and
  * rows of one repeated value (positive and negative).
  */
-function weightMatrix(sample: (rand: () => number) => number, rows: number, cols: number, seed: number): Float32Array {
-  const rand = mulberry32(seed);
+function weightMatrix(sample: (random: Random) => number, rows: number, cols: number, seed: number): Float32Array {
+  const random = new Random(seed);
   const w = new Float32Array(rows * cols);
   const outlier = (j: number) => j % 37 === 5 || j === cols - 1;
   for (let i = 0; i < rows; i++) {
-    for (let j = 0; j < cols; j++) w[i * cols + j] = 0.02 * sample(rand) * (outlier(j) ? 50 : 1);
+    for (let j = 0; j < cols; j++) w[i * cols + j] = 0.02 * sample(random) * (outlier(j) ? 50 : 1);
   }
   if (rows >= 4) {
     w.fill(0, 1 * cols, 2 * cols);
@@ -53,9 +37,9 @@ function weightMatrix(sample: (rand: () => number) => number, rows: number, cols
 }
 
 function inputScaleFor(cols: number, seed: number): Float32Array {
-  const rand = mulberry32(seed);
+  const random = new Random(seed);
   // Spans four binades, so the scaled view differs materially from the plain weights.
-  return Float32Array.from({ length: cols }, () => Math.fround(2 ** (4 * rand() - 2)));
+  return Float32Array.from({ length: cols }, () => Math.fround(2 ** (4 * random.next() - 2)));
 }
 
 const LAYOUTS = [

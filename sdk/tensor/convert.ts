@@ -98,19 +98,12 @@ export function fromFloat32(dtype: DType, values: Float32Array): Uint8Array {
       }
       return out;
     }
-    case "F16": {
-      const out = new Uint8Array(n * 2);
-      for (let i = 0, k = 0; i < n; i++, k += 2) {
-        const h = f32BitsToF16Bits(bits[i]);
-        out[k] = h;
-        out[k + 1] = h >>> 8;
-      }
-      return out;
-    }
+    case "F16":
     case "BF16": {
+      const toHalf = dtype === "F16" ? f32BitsToF16Bits : f32BitsToBf16Bits;
       const out = new Uint8Array(n * 2);
       for (let i = 0, k = 0; i < n; i++, k += 2) {
-        const h = f32BitsToBf16Bits(bits[i]);
+        const h = toHalf(bits[i]);
         out[k] = h;
         out[k + 1] = h >>> 8;
       }

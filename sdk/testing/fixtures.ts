@@ -15,6 +15,11 @@ export function sha256(bytes: Uint8Array): string {
   return createHash("sha256").update(bytes).digest("hex");
 }
 
+/** Byte equality without per-element assertion overhead on megabyte arrays. */
+export function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
+}
+
 /** A float tensor of Gaussian values times `scale`, stored as `dtype`. */
 export function gaussianTensor(name: string, shape: number[], seed: number, dtype: DType = "F32", scale = 0.02): TensorData {
   const random = new Random(seed);
@@ -56,9 +61,9 @@ export async function writeToMemory(
 export class CountingSource extends MemorySource {
   readonly reads: { offset: number; length: number }[] = [];
 
-  override async read(offset: number, length: number): Promise<Uint8Array> {
+  override async read(offset: number, length: number, what?: string): Promise<Uint8Array> {
     this.reads.push({ offset, length });
-    return super.read(offset, length);
+    return super.read(offset, length, what);
   }
 
   get bytesRead(): number {
