@@ -165,7 +165,11 @@ interface Bf16Result {
   weights: number;
   bf16Bytes: number;
   qansBytes: number;
-  payloadBytes: number;
+  /** Block payloads (rANS states included) plus frequency tables: everything that codes symbols. */
+  codedBytes: number;
+  /** rANS final states: 128 bytes per RANS block, a fixed cost that dominates small tensors. */
+  stateBytes: number;
+  tensors: number;
   boundBytes: number;
   gated: boolean;
 }
@@ -177,9 +181,10 @@ async function benchBf16(label: string, model: ImportedModel): Promise<Bf16Resul
   await packModel(bf16, sink, { mode: "lossless" });
   const file = sink.bytes();
   const report = await verifySource(new MemorySource(file));
-  const payloadBytes = report.tensors.reduce((total, t) => total + t.streams.reduce((sum, s) => sum + s.payloadBytes, 0), 0);
+  const codedBytes = report.tensors.reduce((total, t) => total + t.streams.reduce((sum, s) => sum + s.payloadBytes + s.tableBytes, 0), 0);
+  const ransBlocks = report.tensors.reduce((total, t) => total + t.streams.reduce((sum, s) => sum + s.blockModes.RANS, 0), 0);
   const weights = bf16.tensors.reduce((total, t) => total + (t.dtype === "BF16" ? t.data.length / 2 : 0), 0);
-  return { label, weights, bf16Bytes: modelBytes, qansBytes: file.length, payloadBytes, boundBytes, gated: weights >= BF16_GATE_MIN_WEIGHTS };
+  return { label, weights, bf16Bytes: modelBytes, qansBytes: file.length, codedBytes, stateBytes: 128 * ransBlocks, tensors: report.tensors.length, boundBytes, gated: weights >= BF16_GATE_MIN_WEIGHTS };
 }
 
 function printBf16(results: Bf16Result[]): boolean {
@@ -187,7 +192,8 @@ function printBf16(results: Bf16Result[]): boolean {
   console.log("bound = Σ tensors (H0(exponent plane) + 8 bits × elements), integer tensors at their raw size");
   const rows = results.map((r) => {
     const excess = r.qansBytes / r.boundBytes - 1;
-    const verdict = !r.gated ? "not gated" : excess <= BF16_GATE ? "PASS" : "FAIL";
+    const fileVerdict = !r.gated ? "not gated" : excess <= BF16_GATE ? "PASS" : "FAIL";
+    const codedVerdict = !r.gated ? "not gated" : r.codedBytes / r.boundBytes - 1 <= BF16_GATE ? "PASS" : "FAIL";
     return [
       r.label,
       formatInt(r.weights),
@@ -196,21 +202,33 @@ function printBf16(results: Bf16Result[]): boolean {
       formatPct(r.qansBytes / r.bf16Bytes),
       formatInt(Math.ceil(r.boundBytes)),
       formatExcess(excess),
-      formatExcess(r.payloadBytes / r.boundBytes - 1),
-      verdict,
+      fileVerdict,
+      formatExcess(r.codedBytes / r.boundBytes - 1),
+      codedVerdict,
     ];
   });
   console.log(
-    formatTable(["model", "weights", "BF16 bytes", "QANS bytes", "QANS/BF16", "bound bytes", "QANS/bound", "payload/bound", "≤ +1%"], rows),
+    formatTable(["model", "weights", "BF16 bytes", "QANS bytes", "QANS/BF16", "bound bytes", "file/bound", "≤ +1%", "coded/bound", "≤ +1%"], rows),
   );
   console.log("published reference points (Llama 3.x, not measured here): ZipNN 66.3% of BF16, DFloat11 about 68%");
   console.log(
-    `QANS bytes are the whole file; payload is block payloads only (rANS states included), without headers, alignment and index.\n` +
-      `The +1% gate applies to the whole file of models with ≥ ${formatInt(BF16_GATE_MIN_WEIGHTS)} weights; smaller ones are dominated by fixed per-tensor framing.`,
+    `QANS bytes are the whole file. Coded bytes are block payloads (rANS states included) plus frequency tables:\n` +
+      `everything that codes the symbols, without names, shapes, checksums, alignment and the index.\n` +
+      `Both are gated at +1% for models with ≥ ${formatInt(BF16_GATE_MIN_WEIGHTS)} weights. Smaller models pay fixed costs that the bound does not count:`,
   );
-  const failures = results.filter((r) => r.gated && r.qansBytes / r.boundBytes - 1 > BF16_GATE);
+  for (const r of results.filter((result) => !result.gated)) {
+    const framing = r.qansBytes - r.codedBytes;
+    console.log(
+      `  ${r.label}: ${formatInt(r.stateBytes)} bytes of rANS states (${formatExcess(r.stateBytes / r.boundBytes)} of the bound) and ` +
+        `${formatInt(framing)} bytes of framing (${formatInt(Math.round(framing / r.tensors))} per tensor, ${formatExcess(framing / r.boundBytes)})`,
+    );
+  }
+  const failures = results.filter((r) => r.gated && Math.max(r.qansBytes, r.codedBytes) / r.boundBytes - 1 > BF16_GATE);
   for (const r of failures) {
-    console.log(`FAIL: ${r.label} lossless BF16 is ${formatExcess(r.qansBytes / r.boundBytes - 1)} over its bound (limit +${BF16_GATE * 100}%)`);
+    console.log(
+      `FAIL: ${r.label} lossless BF16 is ${formatExcess(r.qansBytes / r.boundBytes - 1)} (file) and ` +
+        `${formatExcess(r.codedBytes / r.boundBytes - 1)} (coded) over its bound (limit +${BF16_GATE * 100}%)`,
+    );
   }
   return failures.length === 0;
 }

@@ -1,6 +1,6 @@
 import { QansError } from "./errors.js";
-import { bytesEqual } from "./format/bytes.js";
-import { FILE_HEADER_SIZE, FILE_MAGIC, TRAILER_SIZE } from "./format/constants.js";
+import { FILE_HEADER_SIZE, TRAILER_SIZE } from "./format/constants.js";
+import { isMagicPrefix } from "./format/file-header.js";
 import { decodeIndexFrame, type FileIndex, type IndexEntry } from "./format/index-frame.js";
 import { decodeMetadataFrame } from "./format/metadata-frame.js";
 import type { TensorHeader } from "./format/tensor-header.js";
@@ -38,11 +38,8 @@ export class QansReader {
     const size = source.size;
     const tailLength = Math.min(size, TAIL_READ);
     const tail = await source.read(size - tailLength, tailLength, "end of file");
-    const startsWithMagic = async (): Promise<boolean> => {
-      const length = Math.min(8, size);
-      const head = size - tailLength === 0 ? tail.subarray(0, length) : await source.read(0, length, "file magic");
-      return bytesEqual(head, FILE_MAGIC.subarray(0, length));
-    };
+    const startsWithMagic = async (): Promise<boolean> =>
+      isMagicPrefix(size === tailLength ? tail : await source.read(0, Math.min(8, size), "file magic"));
     const trailer = await decodeTrailer(tail.subarray(Math.max(0, tailLength - TRAILER_SIZE)), size, startsWithMagic);
     const tailStart = size - tailLength;
     const indexBytes =

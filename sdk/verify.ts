@@ -1,3 +1,4 @@
+import { serializedTableSize } from "./codec/freq-table.js";
 import { addHistogram, entropyBits } from "./codec/histogram.js";
 import { align64 } from "./format/bytes.js";
 import { FILE_HEADER_SIZE, zeroBlockModeCounts, type BlockModeCounts } from "./format/constants.js";
@@ -21,6 +22,8 @@ export interface StreamReport {
   entropyBits: number;
   /** Payload bytes of the stream's blocks. */
   payloadBytes: number;
+  /** Serialised size of the stream's frequency table in the tensor header (0 without one). */
+  tableBytes: number;
   blockModes: BlockModeCounts;
 }
 
@@ -92,6 +95,7 @@ async function verifyTensor(reader: SourceForwardReader, entry: IndexEntry, file
         symbols: 0,
         entropyBits: 0,
         payloadBytes: 0,
+        tableBytes: stream.table ? serializedTableSize(stream.table.freqs, stream.width) : 0,
         blockModes: zeroBlockModeCounts(),
       }));
     },

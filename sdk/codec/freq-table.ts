@@ -156,6 +156,17 @@ export function log2Fix(f: number): number {
   return r;
 }
 
+let log2Cache: Uint32Array | undefined;
+
+/** log2Fix for every f from 1 to 2^15, built once: table choice needs it for every symbol at every k. */
+function log2FixTable(): Uint32Array {
+  if (!log2Cache) {
+    log2Cache = new Uint32Array((1 << 15) + 1);
+    for (let f = 1; f <= 1 << 15; f++) log2Cache[f] = log2Fix(f);
+  }
+  return log2Cache;
+}
+
 function varintLength(v: number): number {
   return v < 0x80 ? 1 : v < 0x4000 ? 2 : 3;
 }
@@ -272,15 +283,26 @@ export function chooseFreqTable(
   }
   if (distinct < 2) return null;
 
+  let total = 0;
+  for (let s = 0; s < size; s++) total += padded[s];
+  // Each term is at most count · 15 · 2^16 < count · 2^20: below 2^53 in total, doubles sum exactly.
+  const exactInDoubles = total * 2 ** 20 + 2 ** 40 < Number.MAX_SAFE_INTEGER;
+  const log2Table = log2FixTable();
   let bestK = 0;
   let bestFreqs: Uint32Array | null = null;
   let bestCost = 0n;
   for (let k = MIN_K; k <= MAX_K; k++) {
     const f = normalizeFrequencies(padded, k);
-    const full = BigInt(k * 65536);
-    let cost = BigInt(8 * 65536 * serializedTableSize(f, width));
-    for (let s = 0; s < size; s++) {
-      if (padded[s] > 0) cost += BigInt(padded[s]) * (full - BigInt(log2Fix(f[s])));
+    const full = k * 65536;
+    const tableCost = 8 * 65536 * serializedTableSize(f, width);
+    let cost: bigint;
+    if (exactInDoubles) {
+      let sum = tableCost;
+      for (let s = 0; s < size; s++) if (padded[s] > 0) sum += padded[s] * (full - log2Table[f[s]]);
+      cost = BigInt(sum);
+    } else {
+      cost = BigInt(tableCost);
+      for (let s = 0; s < size; s++) if (padded[s] > 0) cost += BigInt(padded[s]) * BigInt(full - log2Table[f[s]]);
     }
     if (bestFreqs === null || cost < bestCost) {
       bestK = k;

@@ -24,6 +24,7 @@ export function encodeFileHeader(): Uint8Array {
 export function decodeFileHeader(bytes: Uint8Array): FormatVersion {
   const where = "file header";
   if (bytes.length < FILE_HEADER_SIZE) {
+    if (!isMagicPrefix(bytes)) throw new QansError("BAD_MAGIC", `${where}: not a QANS file`);
     throw new QansError("TRUNCATED", `${where}: file has ${bytes.length} bytes, the header needs ${FILE_HEADER_SIZE}`);
   }
   if (!bytesEqual(bytes.subarray(0, 8), FILE_MAGIC)) {
@@ -46,4 +47,10 @@ export function readVersion(view: DataView, at: number, where: string): FormatVe
     throw new QansError("UNSUPPORTED_VERSION", `${where}: major version ${major} is not supported (this reader implements ${FORMAT_MAJOR}.x)`);
   }
   return { major, minor };
+}
+
+/** Whether `head` (the file's first bytes, at most 8 of them are looked at) could begin a QANS file. */
+export function isMagicPrefix(head: Uint8Array): boolean {
+  const length = Math.min(head.length, FILE_MAGIC.length);
+  return bytesEqual(head.subarray(0, length), FILE_MAGIC.subarray(0, length));
 }
