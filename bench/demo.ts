@@ -21,8 +21,9 @@ import {
   type TensorData,
 } from "../sdk/index.js";
 import { checkWithinHalfStep, sha256Hex } from "./lib/check.js";
-import { CountingSource } from "./lib/counting-source.js";
-import { parseSeedArg, seededRandom } from "./lib/random.js";
+import { CountingSource } from "../sdk/testing/counting-source.js";
+import { Random } from "../sdk/testing/random.js";
+import { parseSeedArg } from "./lib/seed-arg.js";
 import { isQuantizedMatrix, matrixDims } from "./lib/symbols.js";
 import { formatBytes, formatInt, formatPct, formatTable } from "./lib/table.js";
 
@@ -143,7 +144,7 @@ async function main(): Promise<number> {
     console.log("int modes quantise matrices (per-row round-to-nearest) and keep vectors lossless.\n");
 
     const matrices = model.tensors.filter(isQuantizedMatrix);
-    const picked = matrices[Math.floor(seededRandom(seed)() * matrices.length)];
+    const picked = matrices[Math.floor(new Random(seed).next() * matrices.length)];
     console.log(`Random access: "${picked.name}" [${picked.shape.join(", ")}]  (seed ${seed}; rerun with --seed ${seed})`);
     const path = (mode: PackMode) => results.find((r) => r.mode === mode)!.path;
     const checks = [

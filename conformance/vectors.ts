@@ -42,6 +42,7 @@ import {
   type FileLayout,
 } from "../sdk/testing/patch.js";
 import { Random } from "../sdk/testing/random.js";
+import { referenceDequantize } from "../sdk/testing/reference-dequantize.js";
 
 // ---------------------------------------------------------------------------------------------
 // Manifest schema
@@ -531,24 +532,6 @@ function referencePlanes(dtype: DType, data: Uint8Array): Uint8Array[] {
     return p;
   }
   throw new Error(`float-planes does not accept ${dtype}`);
-}
-
-/** Spec §8.3's reconstruction, operation by operation in binary32. */
-function referenceDequantize(q: QuantParams, symbols: Uint8Array, rows: number, cols: number): Float32Array {
-  const out = new Float32Array(rows * cols);
-  const groups = q.groupSize === 0 ? 1 : Math.ceil(cols / q.groupSize);
-  for (let i = 0; i < rows; i++) {
-    for (let j = 0; j < cols; j++) {
-      const k = i * groups + (q.groupSize === 0 ? 0 : Math.floor(j / q.groupSize));
-      const z = q.asymmetric ? q.zeroPoints![k] : 2 ** (q.bits - 1);
-      const a = Math.fround(symbols[i * cols + j] - z);
-      const d = Math.fround(q.deltas[k]);
-      let p = Math.fround(a * d);
-      if (q.inputScale) p = Math.fround(p / q.inputScale[j]);
-      out[i * cols + j] = p;
-    }
-  }
-  return out;
 }
 
 /** Little-endian bytes of binary32 values, read as bit patterns so NaN payloads survive. */

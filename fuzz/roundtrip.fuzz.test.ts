@@ -20,6 +20,7 @@ import {
 } from "../sdk/index.js";
 import { writeToMemory } from "../sdk/testing/fixtures.js";
 import { Random } from "../sdk/testing/random.js";
+import { referenceDequantize } from "../sdk/testing/reference-dequantize.js";
 
 const RUNS = Number(process.env.QANS_FUZZ_RUNS ?? 200);
 const options = { numRuns: RUNS };
@@ -187,22 +188,6 @@ const quantCaseArb = (i: number): fc.Arbitrary<QuantCase> =>
       }
       return { tensor: { name: nameOf(i, c.unicode), dtype: c.dtype, shape: c.shape, data }, encoding };
     });
-
-/** Spec §8.3's reconstruction, operation by operation in binary32. */
-function referenceDequantize(q: QuantParams, symbols: Uint8Array, rows: number, cols: number): Float32Array {
-  const out = new Float32Array(rows * cols);
-  const groups = q.groupSize === 0 ? 1 : Math.ceil(cols / q.groupSize);
-  for (let i = 0; i < rows; i++) {
-    for (let j = 0; j < cols; j++) {
-      const k = i * groups + (q.groupSize === 0 ? 0 : Math.floor(j / q.groupSize));
-      const z = q.asymmetric ? q.zeroPoints![k] : 2 ** (q.bits - 1);
-      let p = Math.fround(Math.fround(symbols[i * cols + j] - z) * Math.fround(q.deltas[k]));
-      if (q.inputScale) p = Math.fround(p / q.inputScale[j]);
-      out[i * cols + j] = p;
-    }
-  }
-  return out;
-}
 
 const EPS32 = 2 ** -24;
 const TINY32 = 2 ** -149;

@@ -10,7 +10,8 @@ import { QansReader } from "./reader.js";
 import { toFloat32 } from "./tensor/convert.js";
 import type { ImportedModel, TensorData } from "./tensor/tensor.js";
 import { verifySource } from "./verify.js";
-import { CountingSource, DEMO_MODEL_PATH, STORIES_PATH, gaussianTensor, sha256, specialFloatTensor, writeToMemory } from "./testing/fixtures.js";
+import { DEMO_MODEL_PATH, STORIES_PATH, gaussianTensor, sha256, specialFloatTensor, writeToMemory } from "./testing/fixtures.js";
+import { CountingSource } from "./testing/counting-source.js";
 import { Random } from "./testing/random.js";
 import { useTempDir } from "./testing/temp-dir.js";
 
@@ -155,7 +156,7 @@ describe("random access", () => {
   it("reads one tensor by touching only the file's tail and that tensor's frame", async () => {
     const tensors = Array.from({ length: 40 }, (_, i) => gaussianTensor(`layer.${i}`, [64, 64], i));
     const bytes = await writeToMemory(tensors.map((tensor) => ({ tensor, encoding: { encoding: "float-planes" as const } })));
-    const source = new CountingSource(bytes);
+    const source = new CountingSource(new MemorySource(bytes));
     const reader = await QansReader.open(source);
     expect(source.reads.length).toBe(1);
     const entry = reader.entry("layer.17");
@@ -168,7 +169,7 @@ describe("random access", () => {
   it("reads the index with a second request when it is larger than the speculative tail", async () => {
     const tensors = Array.from({ length: 3000 }, (_, i) => ({ name: `tensor.with.a.long.name.${i}`, dtype: "U8" as const, shape: [1], data: Uint8Array.of(i & 255) }));
     const bytes = await writeToMemory(tensors.map((tensor) => ({ tensor, encoding: { encoding: "raw" as const } })));
-    const source = new CountingSource(bytes);
+    const source = new CountingSource(new MemorySource(bytes));
     const reader = await QansReader.open(source);
     expect(reader.trailer.indexLength).toBeGreaterThan(64 * 1024);
     expect(source.reads.length).toBe(2);

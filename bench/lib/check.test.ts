@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { dequantize, quantizeRtn } from "../../sdk/index.js";
 import { checkWithinHalfStep, sha256Hex } from "./check.js";
-import { seededRandom } from "./random.js";
+import { Random } from "../../sdk/testing/random.js";
 
 describe("sha256Hex", () => {
   it("matches the standard test vector", () => {
@@ -12,8 +12,8 @@ describe("sha256Hex", () => {
 describe("checkWithinHalfStep", () => {
   const rows = 16;
   const cols = 48;
-  const random = seededRandom(1);
-  const values = Float32Array.from({ length: rows * cols }, () => (random() - 0.5) * 0.2);
+  const random = new Random(1);
+  const values = Float32Array.from({ length: rows * cols }, () => (random.next() - 0.5) * 0.2);
 
   for (const groupSize of [0, 16]) {
     it(`accepts the reference quantiser's output (group size ${groupSize})`, () => {

@@ -56,17 +56,3 @@ export async function writeToMemory(
   await writer.finish();
   return sink.bytes();
 }
-
-/** A source that records every read, to check what random access touches. */
-export class CountingSource extends MemorySource {
-  readonly reads: { offset: number; length: number }[] = [];
-
-  override async read(offset: number, length: number, what?: string): Promise<Uint8Array> {
-    this.reads.push({ offset, length });
-    return super.read(offset, length, what);
-  }
-
-  get bytesRead(): number {
-    return this.reads.reduce((sum, r) => sum + r.length, 0);
-  }
-}

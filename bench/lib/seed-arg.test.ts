@@ -1,16 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { parseSeedArg, seededRandom } from "./random.js";
-
-describe("seededRandom", () => {
-  it("repeats its sequence for a seed and stays in [0, 1)", () => {
-    const a = seededRandom(42);
-    const b = seededRandom(42);
-    const first = Array.from({ length: 100 }, () => a());
-    expect(Array.from({ length: 100 }, () => b())).toEqual(first);
-    expect(first.every((x) => x >= 0 && x < 1)).toBe(true);
-    expect(seededRandom(43)()).not.toBe(first[0]);
-  });
-});
+import { parseSeedArg } from "./seed-arg.js";
 
 describe("parseSeedArg", () => {
   it("reads both spellings and reports absence", () => {
