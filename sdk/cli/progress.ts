@@ -3,16 +3,19 @@
  * a second, so pipes, logs and quick jobs stay clean.
  */
 export class ProgressBar {
-  private readonly started = Date.now();
+  private readonly started: number;
   private drawn = false;
 
   constructor(
     private readonly label: string,
-    private readonly stream: NodeJS.WriteStream = process.stderr,
-  ) {}
+    private readonly stream: Pick<NodeJS.WriteStream, "isTTY" | "write"> = process.stderr,
+    private readonly now: () => number = Date.now,
+  ) {
+    this.started = now();
+  }
 
   update(done: number, total: number): void {
-    if (!this.stream.isTTY || Date.now() - this.started < 1000 || total <= 0) return;
+    if (!this.stream.isTTY || this.now() - this.started < 1000 || total <= 0) return;
     const width = 30;
     const fraction = Math.min(1, done / total);
     const filled = Math.round(fraction * width);
