@@ -8,6 +8,8 @@ export default defineConfig([
     sourcemap: true,
     clean: true,
     target: "node20",
+    // import.meta.url in the CommonJS build too: sdk/native/addon.ts finds the addon from it.
+    shims: true,
   },
   {
     entry: { cli: "sdk/cli/main.ts" },

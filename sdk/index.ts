@@ -15,7 +15,7 @@ export { verifySource, type FileReport, type TensorReport, type StreamReport } f
 export { summarizeReport, type FileSummary, type TensorSummary } from "./inspect.js";
 export { packModel, packToFile, candidateEncodings, encodeSmallest, parsePackMode, type PackMode, type PackOptions } from "./pack.js";
 export { unpackToSafetensors } from "./unpack.js";
-export { encodeTensorFrame, type TensorEncoding, type EncodedFrame } from "./tensor/frame-encode.js";
+export { encodeTensorFrame, encodeTensorFrameAsync, type TensorEncoding, type EncodedFrame } from "./tensor/frame-encode.js";
 
 export { MemorySource, FileSource, type ByteSource } from "./io/source.js";
 export { MemorySink, type ByteSink } from "./io/sink.js";
@@ -36,3 +36,4 @@ export { encodeStream, StreamDecoder } from "./codec/block-codec.js";
 export { quantizeRtn, type QuantParams, type QuantizeOptions } from "./quant/rtn.js";
 export { dequantize } from "./quant/dequantize.js";
 export { toFloat32, fromFloat32 } from "./tensor/convert.js";
+export { nativeStatus, type NativeStatus, type SimdLevelName } from "./native/addon.js";

@@ -3,7 +3,7 @@ import { AtomicFileSink } from "./io/atomic-file.js";
 import type { ByteSink } from "./io/sink.js";
 import { QansWriter } from "./writer.js";
 import { isFloatPlaneDType } from "./tensor/dtype.js";
-import { encodeTensorFrame, type EncodedFrame, type TensorEncoding } from "./tensor/frame-encode.js";
+import { encodeTensorFrame, encodeTensorFrameAsync, type EncodedFrame, type TensorEncoding } from "./tensor/frame-encode.js";
 import { elementCount, type ImportedModel, type TensorData } from "./tensor/tensor.js";
 
 /** `lossless`, or `int<b>` with 2 ≤ b ≤ 8 (`int8`, `int4`, ...). */
@@ -53,11 +53,21 @@ export function encodeSmallest(tensor: TensorData, options: PackOptions, log2Blo
   return best!;
 }
 
+/** As `encodeSmallest`, encoding large tensors off this thread. */
+async function encodeSmallestAsync(tensor: TensorData, options: PackOptions, log2Block: number): Promise<EncodedFrame> {
+  let best: EncodedFrame | undefined;
+  for (const encoding of candidateEncodings(tensor, options)) {
+    const frame = await encodeTensorFrameAsync(tensor, encoding, log2Block);
+    if (!best || frame.frameLength < best.frameLength) best = frame;
+  }
+  return best!;
+}
+
 export async function packModel(model: ImportedModel, sink: ByteSink, options: PackOptions = {}): Promise<{ bytes: number; tensors: number }> {
   const writer = new QansWriter(sink, { log2Block: options.log2Block });
   await writer.begin({ metadata: model.metadata, architecture: model.architecture });
   for (const [i, tensor] of model.tensors.entries()) {
-    await writer.addFrame(encodeSmallest(tensor, options, writer.log2Block));
+    await writer.addFrame(await encodeSmallestAsync(tensor, options, writer.log2Block));
     options.onTensor?.(i + 1, model.tensors.length, tensor.name);
   }
   return writer.finish();

@@ -5,9 +5,8 @@ import { decodeIndexFrame, type FileIndex, type IndexEntry } from "./format/inde
 import { decodeMetadataFrame } from "./format/metadata-frame.js";
 import type { TensorHeader } from "./format/tensor-header.js";
 import { decodeTrailer, type Trailer } from "./format/trailer.js";
-import { BufferForwardReader } from "./io/forward-reader.js";
 import { FileSource, type ByteSource } from "./io/source.js";
-import { decodeTensorStreams } from "./tensor/frame-decode.js";
+import { decodeFrameStreams } from "./tensor/frame-decode.js";
 import { reconstructFloat32, reconstructTensor } from "./tensor/reconstruct.js";
 import type { ModelMetadata, TensorData } from "./tensor/tensor.js";
 
@@ -74,11 +73,14 @@ export class QansReader {
     return decodeMetadataFrame(frame, FILE_HEADER_SIZE);
   }
 
-  /** Decodes the symbol streams of one tensor, reading only its frame. */
+  /**
+   * Decodes the symbol streams of one tensor, reading only its frame. On the native codec a large
+   * tensor's blocks are decoded on the addon's thread pool (`QANS_THREADS`), off this thread.
+   */
   async readStreams(name: string): Promise<DecodedStreams> {
     const entry = this.entry(name);
     const frame = await this.source.read(entry.frameOffset, entry.frameLength, `tensor "${name}" frame`);
-    const { header, streams } = await decodeTensorStreams(new BufferForwardReader(frame, entry.frameOffset), entry.frameOffset, this.source.size, entry);
+    const { header, streams } = await decodeFrameStreams(frame, entry.frameOffset, this.source.size, entry);
     return { header, streams };
   }
 

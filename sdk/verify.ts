@@ -1,5 +1,6 @@
 import { serializedTableSize } from "./codec/freq-table.js";
-import { addHistogram, entropyBits } from "./codec/histogram.js";
+import { entropyBits } from "./codec/histogram.js";
+import { kernels } from "./codec/kernels.js";
 import { align64 } from "./format/bytes.js";
 import { FILE_HEADER_SIZE, zeroBlockModeCounts, type BlockModeCounts } from "./format/constants.js";
 import { decodeFileHeader, type FormatVersion } from "./format/file-header.js";
@@ -100,7 +101,7 @@ async function verifyTensor(reader: SourceForwardReader, entry: IndexEntry, file
       }));
     },
     onBlock(block) {
-      addHistogram(counts[block.stream], block.symbols);
+      kernels().addHistogram(counts[block.stream], block.symbols);
       streams[block.stream].blockModes[block.mode]++;
     },
   });

@@ -6,7 +6,7 @@ import { encodeIndexFrame, type IndexEntry } from "./format/index-frame.js";
 import { encodeMetadataFrame } from "./format/metadata-frame.js";
 import { encodeTrailer } from "./format/trailer.js";
 import type { ByteSink } from "./io/sink.js";
-import { encodeTensorFrame, type EncodedFrame, type TensorEncoding } from "./tensor/frame-encode.js";
+import { encodeTensorFrameAsync, type EncodedFrame, type TensorEncoding } from "./tensor/frame-encode.js";
 import type { ModelMetadata, TensorData } from "./tensor/tensor.js";
 
 export interface WriterOptions {
@@ -39,8 +39,9 @@ export class QansWriter {
     this.state = "open";
   }
 
+  /** Encodes and writes a tensor; `tensor.data` must not change until the promise settles. */
   async addTensor(tensor: TensorData, encoding: TensorEncoding): Promise<IndexEntry> {
-    return this.addFrame(encodeTensorFrame(tensor, encoding, this.log2Block));
+    return this.addFrame(await encodeTensorFrameAsync(tensor, encoding, this.log2Block));
   }
 
   /** Writes a frame made by `encodeTensorFrame`, for callers that pick among candidate encodings. */

@@ -1,5 +1,6 @@
 import { isQansError } from "../errors.js";
 import { UsageError } from "./args.js";
+import { doctorCommand } from "./commands/doctor.js";
 import { inspectCommand } from "./commands/inspect.js";
 import { packCommand } from "./commands/pack.js";
 import { unpackCommand } from "./commands/unpack.js";
@@ -10,6 +11,7 @@ const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
   unpack: unpackCommand,
   inspect: inspectCommand,
   verify: verifyCommand,
+  doctor: doctorCommand,
 };
 
 const HELP = `qans: quantized, entropy-coded model weights
@@ -21,6 +23,7 @@ commands:
   unpack <in.qans> -o <out>      write the tensors back as safetensors
   inspect <file> [--json]        per-tensor sizes, bits per weight and entropy overhead
   verify <file> [--json]         check every checksum and decode everything
+  doctor [--json]                native codec status and the instruction sets it uses
 
 Errors print "qans: <CODE>: <message>" and exit 1; usage errors exit 2.`;
 

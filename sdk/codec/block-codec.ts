@@ -1,11 +1,10 @@
 import { QansError } from "../errors.js";
 import type { BlockHeader } from "../format/block-header.js";
-import { blockCount } from "../format/layout.js";
+import { BLOCK_MODE_NAMES } from "../format/constants.js";
+import { blockCount, blockSymbolCount } from "../format/layout.js";
 import type { StreamDescriptor } from "../format/tensor-header.js";
-import { packBits, unpackBits } from "./bitpack.js";
 import { chooseFreqTable, tablePays } from "./freq-table.js";
-import { histogram } from "./histogram.js";
-import { ransEncode, RansDecoder } from "./rans.js";
+import { JOB_THRESHOLDS, kernels, type EncodeJob, type EncodeJobResult, type RansBlockDecoder } from "./kernels.js";
 
 export interface EncodedBlock extends BlockHeader {
   payload: Uint8Array;
@@ -34,6 +33,7 @@ function rawPayloadBytes(symbols: number, width: number, log2Block: number): num
 export function encodeBlock(symbols: Uint8Array, stream: StreamDescriptor): EncodedBlock {
   const count = symbols.length;
   if (count > 0 && isConstant(symbols)) return { mode: "CONST", constSymbol: symbols[0], count, payloadLength: 0, payload: new Uint8Array(0) };
+  const { packBits, ransEncode } = kernels();
   const raw = packBits(symbols, stream.width);
   if (stream.table) {
     const rans = ransEncode(symbols, stream.table);
@@ -48,9 +48,52 @@ function isConstant(symbols: Uint8Array): boolean {
   return true;
 }
 
+/**
+ * Encodes every block of a tensor's streams (each holding the same number of symbols) as
+ * `encodeBlock` does, block-major: block j of stream s is at j x streams + s. Large tensors go to
+ * the native thread pool when the native kernels are in use; the blocks are the same either way,
+ * and so is the first error, in block order.
+ */
+export function encodeBlocks(symbolStreams: Uint8Array[], streams: StreamDescriptor[], log2Block: number): EncodedBlock[] {
+  const jobs = kernels().blockJobs;
+  if (jobs && jobSymbols(symbolStreams) >= JOB_THRESHOLDS.encode.job) return jobBlocks(jobs.encode(encodeJob(symbolStreams, streams, log2Block)), symbolStreams, log2Block);
+  const size = 2 ** log2Block;
+  const blocks: EncodedBlock[] = [];
+  for (let start = 0; start < (symbolStreams[0]?.length ?? 0); start += size) {
+    for (let s = 0; s < streams.length; s++) blocks.push(encodeBlock(symbolStreams[s].subarray(start, start + size), streams[s]));
+  }
+  return blocks;
+}
+
+/** As `encodeBlocks`, with a large tensor encoded off this thread. */
+export async function encodeBlocksAsync(symbolStreams: Uint8Array[], streams: StreamDescriptor[], log2Block: number): Promise<EncodedBlock[]> {
+  const jobs = kernels().blockJobs;
+  if (!jobs || jobSymbols(symbolStreams) < JOB_THRESHOLDS.encode.async) return encodeBlocks(symbolStreams, streams, log2Block);
+  return jobBlocks(await jobs.encodeAsync(encodeJob(symbolStreams, streams, log2Block)), symbolStreams, log2Block);
+}
+
+function jobSymbols(symbolStreams: Uint8Array[]): number {
+  return symbolStreams.length * (symbolStreams[0]?.length ?? 0);
+}
+
+function encodeJob(symbolStreams: Uint8Array[], streams: StreamDescriptor[], log2Block: number): EncodeJob {
+  return { log2Block, streams: streams.map(({ width, table }, s) => ({ symbols: symbolStreams[s], width, table })) };
+}
+
+function jobBlocks({ modes, constSymbols, payloads, failures }: EncodeJobResult, symbolStreams: Uint8Array[], log2Block: number): EncodedBlock[] {
+  const blocks: EncodedBlock[] = new Array(payloads.length);
+  for (let i = 0; i < blocks.length; i++) {
+    if (failures.has(i)) throw failures.get(i);
+    const payload = payloads[i];
+    const count = blockSymbolCount(symbolStreams[0].length, log2Block, Math.floor(i / symbolStreams.length));
+    blocks[i] = { mode: BLOCK_MODE_NAMES[modes[i]], constSymbol: constSymbols[i], count, payloadLength: payload.length, payload };
+  }
+  return blocks;
+}
+
 /** Encodes a whole stream held in memory: plan, then every block. */
 export function encodeStream(symbols: Uint8Array, width: number, log2Block: number): { stream: StreamDescriptor; blocks: EncodedBlock[] } {
-  const stream = planStream(histogram(symbols, 2 ** width), width, symbols.length, log2Block);
+  const stream = planStream(kernels().histogram(symbols, 2 ** width), width, symbols.length, log2Block);
   const size = 2 ** log2Block;
   const blocks: EncodedBlock[] = [];
   for (let start = 0; start < symbols.length; start += size) blocks.push(encodeBlock(symbols.subarray(start, start + size), stream));
@@ -59,7 +102,7 @@ export function encodeStream(symbols: Uint8Array, width: number, log2Block: numb
 
 /** Decodes block payloads of one stream; keeps the rANS lookup built once per table. */
 export class StreamDecoder {
-  private rans: RansDecoder | null = null;
+  private rans: RansBlockDecoder | null = null;
 
   constructor(readonly stream: StreamDescriptor) {}
 
@@ -69,11 +112,11 @@ export class StreamDecoder {
         out.fill(block.constSymbol, 0, block.count);
         return;
       case "RAW":
-        unpackBits(payload, block.count, this.stream.width, out, where);
+        kernels().unpackBits(payload, block.count, this.stream.width, out, where);
         return;
       case "RANS":
         if (!this.stream.table) throw new QansError("BAD_BLOCK", `${where}: RANS block in a stream without a table`);
-        this.rans ??= new RansDecoder(this.stream.table);
+        this.rans ??= kernels().ransDecoder(this.stream.table);
         this.rans.decode(payload, block.count, out, where);
         return;
     }

@@ -1,4 +1,4 @@
-import { crc32c } from "../codec/crc32c.js";
+import { kernels } from "../codec/kernels.js";
 import { RANS_STATE_BYTES } from "../codec/rans.js";
 import { QansError } from "../errors.js";
 import { BLOCK_HEADER_SIZE, BLOCK_MODE_NAMES, BLOCK_MODES, type BlockMode } from "./constants.js";
@@ -18,7 +18,7 @@ export function encodeBlockHeader(block: BlockHeader, payload: Uint8Array): Uint
   view.setUint8(1, block.mode === "CONST" ? block.constSymbol : 0);
   view.setUint32(4, block.count, true);
   view.setUint32(8, payload.length, true);
-  view.setUint32(12, crc32c(payload, crc32c(bytes.subarray(0, 12))), true);
+  view.setUint32(12, blockChecksum(bytes, payload), true);
   return bytes;
 }
 
@@ -27,13 +27,28 @@ export function blockPayloadLength(header: Uint8Array): number {
   return new DataView(header.buffer, header.byteOffset, BLOCK_HEADER_SIZE).getUint32(8, true);
 }
 
+/** The CRC32C a block header stores (spec §9): over header bytes 0..11, then the payload. */
+export function blockChecksum(header: Uint8Array, payload: Uint8Array): number {
+  const { crc32c } = kernels();
+  return crc32c(payload, crc32c(header.subarray(0, 12)));
+}
+
+/** The checksum check of spec §9, given the CRC32C of the block's contents (`blockChecksum`). */
+export function checkBlockChecksum(header: Uint8Array, actual: number, where: string, fileOffset: number): void {
+  const stored = new DataView(header.buffer, header.byteOffset, BLOCK_HEADER_SIZE).getUint32(12, true);
+  if (stored !== actual) {
+    throw new QansError("CHECKSUM_MISMATCH", `${where}: checksum ${hex(stored)} does not match contents ${hex(actual)} (block header at byte ${fileOffset})`);
+  }
+}
+
 /**
- * Checks a block header against its payload and the count the layout expects, in the order of
- * spec §9. Mode-specific payload rules other than lengths are the decoders' (RAW padding, rANS).
+ * The checks of spec §9 after the checksum: mode, reserved fields, count against the layout's,
+ * and the payload length by mode. Mode-specific payload rules other than lengths are the decoders'
+ * (RAW padding, rANS).
  */
-export function decodeBlockHeader(
+export function checkBlockFields(
   header: Uint8Array,
-  payload: Uint8Array,
+  payloadLength: number,
   expectedCount: number,
   width: number,
   hasTable: boolean,
@@ -41,11 +56,6 @@ export function decodeBlockHeader(
   fileOffset: number,
 ): BlockHeader {
   const view = new DataView(header.buffer, header.byteOffset, BLOCK_HEADER_SIZE);
-  const stored = view.getUint32(12, true);
-  const actual = crc32c(payload, crc32c(header.subarray(0, 12)));
-  if (stored !== actual) {
-    throw new QansError("CHECKSUM_MISMATCH", `${where}: checksum ${hex(stored)} does not match contents ${hex(actual)} (block header at byte ${fileOffset})`);
-  }
   const modeCode = view.getUint8(0);
   const mode = BLOCK_MODE_NAMES[modeCode];
   if (mode === undefined) throw new QansError("BAD_BLOCK", `${where}: unknown block mode ${modeCode} (at byte ${fileOffset})`);
@@ -57,7 +67,6 @@ export function decodeBlockHeader(
   if (count !== expectedCount) {
     throw new QansError("BAD_BLOCK", `${where}: block holds ${count} symbols, the layout gives ${expectedCount} (at byte ${fileOffset + 4})`);
   }
-  const payloadLength = payload.length;
   const fail = (rule: string): never => {
     throw new QansError("BAD_BLOCK", `${where}: ${mode} payload of ${payloadLength} bytes ${rule} (at byte ${fileOffset + 8})`);
   };
@@ -73,4 +82,18 @@ export function decodeBlockHeader(
     }
   }
   return { mode, constSymbol, count, payloadLength };
+}
+
+/** Checks a block header against its payload and the count the layout expects, in the order of spec §9. */
+export function decodeBlockHeader(
+  header: Uint8Array,
+  payload: Uint8Array,
+  expectedCount: number,
+  width: number,
+  hasTable: boolean,
+  where: string,
+  fileOffset: number,
+): BlockHeader {
+  checkBlockChecksum(header, blockChecksum(header, payload), where, fileOffset);
+  return checkBlockFields(header, payload.length, expectedCount, width, hasTable, where, fileOffset);
 }

@@ -1,12 +1,13 @@
 import { StreamDecoder } from "../codec/block-codec.js";
+import { JOB_THRESHOLDS, kernels, type DecodeJobBlock } from "../codec/kernels.js";
 import { QansError } from "../errors.js";
-import { blockPayloadLength, decodeBlockHeader } from "../format/block-header.js";
+import { blockPayloadLength, checkBlockChecksum, checkBlockFields, decodeBlockHeader, type BlockHeader } from "../format/block-header.js";
 import { BLOCK_HEADER_SIZE, type BlockMode } from "../format/constants.js";
 import type { IndexEntry } from "../format/index-frame.js";
 import { blockCount, blockHeaderOffset, blockSymbolCount, streamSymbolCount } from "../format/layout.js";
 import { sameDescriptor } from "../format/tensor-descriptor.js";
 import { decodeTensorHeader, tensorHeaderLength, type TensorHeader } from "../format/tensor-header.js";
-import type { ForwardReader } from "../io/forward-reader.js";
+import { BufferForwardReader, type ForwardReader } from "../io/forward-reader.js";
 
 /** One decoded block; `symbols` is only valid during the callback. */
 export interface DecodedBlock {
@@ -22,17 +23,8 @@ export interface FrameCallbacks {
   onBlock(block: DecodedBlock): void;
 }
 
-/**
- * Decodes one tensor frame starting at `frameOffset`, checking every rule of spec §7 and §9, and
- * the index entry when one is given. Returns the header and the offset where the frame ends.
- */
-export async function decodeTensorFrame(
-  reader: ForwardReader,
-  frameOffset: number,
-  fileSize: number,
-  entry: IndexEntry | undefined,
-  callbacks: FrameCallbacks,
-): Promise<{ header: TensorHeader; frameEnd: number }> {
+/** Reads and checks the tensor header at the frame's start, against the index entry when given. */
+async function readTensorHeader(reader: ForwardReader, frameOffset: number, fileSize: number, entry: IndexEntry | undefined) {
   const prefix = await reader.read(frameOffset, 8, "tensor header");
   const headerLength = tensorHeaderLength(prefix, frameOffset, fileSize);
   const rest = await reader.read(frameOffset + 8, headerLength - 8, "tensor header");
@@ -44,33 +36,55 @@ export async function decodeTensorFrame(
   if (entry && (!sameDescriptor(header, entry) || entry.headerLength !== headerLength)) {
     throw new QansError("INDEX_MISMATCH", `${where}: the tensor header at ${frameOffset} disagrees with the index entry "${entry.name}"`);
   }
-  callbacks.onHeader?.(header);
-
   const symbols = streamSymbolCount(header.encoding, header.dtype, header.elements);
-  const blocks = blockCount(symbols, header.log2Block);
+  return { header, where, symbols, blocks: blockCount(symbols, header.log2Block), blocksStart: frameOffset + headerLength };
+}
+
+/**
+ * Reads the next block's header and payload, where the placement rule puts them after `position`
+ * (checking the padding before them and the index's payload length), without checking the block.
+ */
+async function readBlock(reader: ForwardReader, position: number, entry: IndexEntry | undefined, ordinal: number, where: string) {
+  const headerAt = blockHeaderOffset(position);
+  const headerBytes = await reader.read(headerAt, BLOCK_HEADER_SIZE, `${where} header`);
+  const payloadLength = blockPayloadLength(headerBytes);
+  if (entry && entry.payloadLengths[ordinal] !== payloadLength) {
+    throw new QansError("INDEX_MISMATCH", `${where}: payload of ${payloadLength} bytes, the index says ${entry.payloadLengths[ordinal]}`);
+  }
+  // The header must be kept: a buffered reader may reuse its memory for the payload read.
+  const header = headerBytes.slice();
+  const payload = await reader.read(headerAt + BLOCK_HEADER_SIZE, payloadLength, `${where} payload`);
+  return { headerAt, header, payload, end: headerAt + BLOCK_HEADER_SIZE + payloadLength };
+}
+
+/**
+ * Decodes one tensor frame starting at `frameOffset`, checking every rule of spec §7 and §9, and
+ * the index entry when one is given. Returns the header and the offset where the frame ends.
+ */
+export async function decodeTensorFrame(
+  reader: ForwardReader,
+  frameOffset: number,
+  fileSize: number,
+  entry: IndexEntry | undefined,
+  callbacks: FrameCallbacks,
+): Promise<{ header: TensorHeader; frameEnd: number }> {
+  const { header, where, symbols, blocks, blocksStart } = await readTensorHeader(reader, frameOffset, fileSize, entry);
+  callbacks.onHeader?.(header);
   const decoders = header.streams.map((stream) => new StreamDecoder(stream));
   const scratch = new Uint8Array(Math.min(symbols, 2 ** header.log2Block));
-  let position = frameOffset + headerLength;
+  let position = blocksStart;
   let ordinal = 0;
   for (let j = 0; j < blocks; j++) {
     const count = blockSymbolCount(symbols, header.log2Block, j);
     for (let s = 0; s < header.streams.length; s++, ordinal++) {
       const blockWhere = `${where} stream ${s} block ${j}`;
-      const headerAt = blockHeaderOffset(position);
-      const blockHeaderBytes = await reader.read(headerAt, BLOCK_HEADER_SIZE, `${blockWhere} header`);
-      const payloadLength = blockPayloadLength(blockHeaderBytes);
-      if (entry && entry.payloadLengths[ordinal] !== payloadLength) {
-        throw new QansError("INDEX_MISMATCH", `${blockWhere}: payload of ${payloadLength} bytes, the index says ${entry.payloadLengths[ordinal]}`);
-      }
-      // The header must be kept: a buffered reader may reuse its memory for the payload read.
-      const headerCopy = blockHeaderBytes.slice();
-      const payload = await reader.read(headerAt + BLOCK_HEADER_SIZE, payloadLength, `${blockWhere} payload`);
+      const { headerAt, header: headerBytes, payload, end } = await readBlock(reader, position, entry, ordinal, blockWhere);
       const stream = header.streams[s];
-      const block = decodeBlockHeader(headerCopy, payload, count, stream.width, stream.table !== null, blockWhere, headerAt);
+      const block = decodeBlockHeader(headerBytes, payload, count, stream.width, stream.table !== null, blockWhere, headerAt);
       const out = scratch.subarray(0, count);
       decoders[s].decode(block, payload, out, blockWhere);
       callbacks.onBlock({ stream: s, block: j, mode: block.mode, firstSymbol: j * 2 ** header.log2Block, symbols: out });
-      position = headerAt + BLOCK_HEADER_SIZE + payloadLength;
+      position = end;
     }
   }
   return { header, frameEnd: position };
@@ -94,4 +108,77 @@ export async function decodeTensorStreams(
     },
   });
   return { ...result, streams };
+}
+
+/**
+ * Decodes a frame held in memory (`frame` starts at file offset `frameOffset`) into one symbol
+ * buffer per stream. A large frame on the native kernels is decoded in one job on the thread pool
+ * and fails exactly as `decodeTensorStreams` does: here every block is located (placement,
+ * padding, bounds, index) and its fields checked, in order, up to the first that cannot be
+ * located; the job computes every checksum and decodes every block with valid fields; then the
+ * first block that fails (checksum, then fields, then decode), else the failed location, is reported.
+ */
+export async function decodeFrameStreams(
+  frame: Uint8Array,
+  frameOffset: number,
+  fileSize: number,
+  entry: IndexEntry | undefined,
+): Promise<{ header: TensorHeader; streams: Uint8Array[]; frameEnd: number }> {
+  const jobs = kernels().blockJobs;
+  const reader = new BufferForwardReader(frame, frameOffset);
+  const { header, where, symbols, blocks, blocksStart } = await readTensorHeader(reader, frameOffset, fileSize, entry);
+  const streamCount = header.streams.length;
+  if (!jobs || symbols * streamCount < JOB_THRESHOLDS.decode.job) {
+    // Reads the tensor header again: a few dozen bytes.
+    return decodeTensorStreams(new BufferForwardReader(frame, frameOffset), frameOffset, fileSize, entry);
+  }
+
+  const streams = header.streams.map(() => jobs.symbolBuffer(symbols));
+  const located: (DecodeJobBlock & { headerBytes: Uint8Array; fieldError: unknown; where: string })[] = [];
+  let locateError: unknown;
+  let position = blocksStart;
+  locate: for (let j = 0, ordinal = 0; j < blocks; j++) {
+    const count = blockSymbolCount(symbols, header.log2Block, j);
+    for (let s = 0; s < streamCount; s++, ordinal++) {
+      const blockWhere = `${where} stream ${s} block ${j}`;
+      let block;
+      try {
+        block = await readBlock(reader, position, entry, ordinal, blockWhere);
+      } catch (error) {
+        locateError = error;
+        break locate;
+      }
+      const { width, table } = header.streams[s];
+      let fields: BlockHeader | null = null;
+      let fieldError: unknown;
+      try {
+        fields = checkBlockFields(block.header, block.payload.length, count, width, table !== null, blockWhere, block.headerAt);
+      } catch (error) {
+        fieldError = error;
+      }
+      const { headerAt, header: headerBytes, payload } = block;
+      located.push({ stream: s, headerAt, payloadLength: payload.length, count, outputOffset: j * 2 ** header.log2Block, fields, fieldError, headerBytes, where: blockWhere });
+      position = block.end;
+    }
+  }
+
+  const usesTable = (s: number) => located.some((block) => block.stream === s && block.fields?.mode === "RANS");
+  const { crcs, failures } = await jobs.decode(
+    {
+      frame,
+      frameOffset,
+      // Cannot fail: the tensor header's tables passed the checks of §10.3.
+      streams: header.streams.map(({ width, table }, s) => ({ table: table && usesTable(s) ? jobs.decodeTable(table) : null, width, out: streams[s] })),
+      blocks: located,
+    },
+    (i) => located[i].where,
+    symbols * streamCount >= JOB_THRESHOLDS.decode.async,
+  );
+  located.forEach((block, i) => {
+    checkBlockChecksum(block.headerBytes, crcs[i], block.where, block.headerAt);
+    if (!block.fields) throw block.fieldError;
+    if (failures.has(i)) throw failures.get(i);
+  });
+  if (locateError !== undefined) throw locateError;
+  return { header, streams, frameEnd: position };
 }

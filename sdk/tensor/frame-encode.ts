@@ -1,6 +1,5 @@
-import { encodeBlock, planStream, type EncodedBlock } from "../codec/block-codec.js";
-import { splitFloatPlanes } from "../codec/float-planes.js";
-import { histogram } from "../codec/histogram.js";
+import { encodeBlocks, encodeBlocksAsync, planStream, type EncodedBlock } from "../codec/block-codec.js";
+import { kernels } from "../codec/kernels.js";
 import { QansError } from "../errors.js";
 import { encodeBlockHeader } from "../format/block-header.js";
 import { BLOCK_HEADER_SIZE, DEFAULT_LOG2_BLOCK, LIMITS, type EncodingName } from "../format/constants.js";
@@ -26,15 +25,31 @@ export interface EncodedFrame {
   payloadLengths: Uint32Array;
 }
 
-/** Encodes a tensor into a frame that starts at a 64-byte aligned offset (spec §7, §9, §15). */
+/**
+ * Encodes a tensor into a frame that starts at a 64-byte aligned offset (spec §7, §9, §15). On the
+ * native kernels a large tensor's blocks are encoded on the addon's thread pool, this thread
+ * taking part; `encodeTensorFrameAsync` gives the same bytes without blocking this thread.
+ */
 export function encodeTensorFrame(tensor: TensorData, encoding: TensorEncoding, log2Block = DEFAULT_LOG2_BLOCK): EncodedFrame {
+  const { header, headerBytes, symbolStreams } = planFrame(tensor, encoding, log2Block);
+  return assembleFrame(header, headerBytes, encodeBlocks(symbolStreams, header.streams, log2Block));
+}
+
+/** As `encodeTensorFrame`; `tensor.data` must not change until the promise settles. */
+export async function encodeTensorFrameAsync(tensor: TensorData, encoding: TensorEncoding, log2Block = DEFAULT_LOG2_BLOCK): Promise<EncodedFrame> {
+  const { header, headerBytes, symbolStreams } = planFrame(tensor, encoding, log2Block);
+  return assembleFrame(header, headerBytes, await encodeBlocksAsync(symbolStreams, header.streams, log2Block));
+}
+
+/** The tensor header, with each stream's table chosen (spec §15 steps 1-4), and the symbol streams. */
+function planFrame(tensor: TensorData, encoding: TensorEncoding, log2Block: number): { header: TensorHeader; headerBytes: Uint8Array; symbolStreams: Uint8Array[] } {
   checkTensor(tensor);
   checkLog2Block(log2Block, `tensor "${tensor.name}"`);
   const elements = elementCount(tensor.shape);
   const { symbolStreams, quant } = toSymbolStreams(tensor, encoding, elements);
   const widths = streamWidths(encoding.encoding, tensor.dtype, quant?.bits ?? 0, `tensor "${tensor.name}"`);
   const streams: StreamDescriptor[] = symbolStreams.map((symbols, s) =>
-    planStream(histogram(symbols, 2 ** widths[s]), widths[s], symbols.length, log2Block),
+    planStream(kernels().histogram(symbols, 2 ** widths[s]), widths[s], symbols.length, log2Block),
   );
   const header: TensorHeader = {
     name: tensor.name,
@@ -47,23 +62,22 @@ export function encodeTensorFrame(tensor: TensorData, encoding: TensorEncoding, 
     streams,
     ...(quant ? { quant } : {}),
   };
-  const headerBytes = encodeTensorHeader(header);
+  return { header, headerBytes: encodeTensorHeader(header), symbolStreams };
+}
+
+/** The frame's chunks: the tensor header, then per block (block-major) padding, header and payload. */
+function assembleFrame(header: TensorHeader, headerBytes: Uint8Array, blocks: EncodedBlock[]): EncodedFrame {
   const chunks: Uint8Array[] = [headerBytes];
-  const size = 2 ** log2Block;
-  const total = symbolStreams[0].length;
-  const payloadLengths: number[] = [];
+  const payloadLengths = new Uint32Array(blocks.length);
   let position = headerBytes.length;
-  for (let start = 0; start < total; start += size) {
-    for (let s = 0; s < streams.length; s++) {
-      const block: EncodedBlock = encodeBlock(symbolStreams[s].subarray(start, start + size), streams[s]);
-      const headerAt = blockHeaderOffset(position);
-      if (headerAt > position) chunks.push(new Uint8Array(headerAt - position));
-      chunks.push(encodeBlockHeader(block, block.payload), block.payload);
-      payloadLengths.push(block.payload.length);
-      position = headerAt + BLOCK_HEADER_SIZE + block.payload.length;
-    }
-  }
-  return { header, chunks, headerLength: headerBytes.length, frameLength: position, payloadLengths: Uint32Array.from(payloadLengths) };
+  blocks.forEach((block, i) => {
+    const headerAt = blockHeaderOffset(position);
+    if (headerAt > position) chunks.push(new Uint8Array(headerAt - position));
+    chunks.push(encodeBlockHeader(block, block.payload), block.payload);
+    payloadLengths[i] = block.payload.length;
+    position = headerAt + BLOCK_HEADER_SIZE + block.payload.length;
+  });
+  return { header, chunks, headerLength: headerBytes.length, frameLength: position, payloadLengths };
 }
 
 function toSymbolStreams(tensor: TensorData, encoding: TensorEncoding, elements: number) {
@@ -72,7 +86,7 @@ function toSymbolStreams(tensor: TensorData, encoding: TensorEncoding, elements:
       return { symbolStreams: [tensor.data], quant: undefined };
     case "float-planes":
       if (!isFloatPlaneDType(tensor.dtype)) throw new QansError("BAD_DTYPE", `tensor "${tensor.name}": float-planes does not accept ${tensor.dtype}`);
-      return { symbolStreams: splitFloatPlanes(tensor.dtype, tensor.data), quant: undefined };
+      return { symbolStreams: kernels().splitFloatPlanes(tensor.dtype, tensor.data), quant: undefined };
     case "int-quant": {
       if (!isFloatPlaneDType(tensor.dtype)) throw new QansError("BAD_DTYPE", `tensor "${tensor.name}": int-quant does not accept ${tensor.dtype}`);
       const { rows, cols } = matrixShape(tensor.shape, elements);

@@ -1,7 +1,6 @@
-import { mergeFloatPlanes } from "../codec/float-planes.js";
+import { kernels } from "../codec/kernels.js";
 import { matrixShape } from "../format/layout.js";
 import type { TensorHeader } from "../format/tensor-header.js";
-import { dequantize } from "../quant/dequantize.js";
 import { fromFloat32, toFloat32 } from "./convert.js";
 import { dtypeSize } from "./dtype.js";
 import type { TensorData } from "./tensor.js";
@@ -17,7 +16,7 @@ export function reconstructTensor(header: TensorHeader, streams: Uint8Array[]): 
       return { ...base, data: streams[0] };
     case "float-planes": {
       const data = new Uint8Array(header.elements * dtypeSize(header.dtype));
-      mergeFloatPlanes(header.dtype, streams, data);
+      kernels().mergeFloatPlanes(header.dtype, streams, data);
       return { ...base, data };
     }
     case "int-quant":
@@ -33,5 +32,5 @@ export function reconstructFloat32(header: TensorHeader, streams: Uint8Array[]):
 
 function dequantizeStreams(header: TensorHeader, streams: Uint8Array[]): Float32Array {
   const { rows, cols } = matrixShape(header.shape, header.elements);
-  return dequantize(header.quant!, streams[0], rows, cols);
+  return kernels().dequantize(header.quant!, streams[0], rows, cols);
 }
