@@ -122,7 +122,8 @@ function run(binary: string, label: string, symbols: Uint8Array, forceK?: number
   const tablePath = join(workDir, "table.txt");
   writeFileSync(symbolsPath, symbols);
   writeFileSync(tablePath, tableLine(k, freqs));
-  const result = spawnSync(binary, [symbolsPath, tablePath, ...BLOCK_SIZES.map(String)], { encoding: "utf8", maxBuffer: 1 << 24 });
+  const env = { ...process.env, QANS_BENCH_ZSTD: forceK === undefined ? "1" : "0" };
+  const result = spawnSync(binary, [symbolsPath, tablePath, ...BLOCK_SIZES.map(String)], { encoding: "utf8", maxBuffer: 1 << 24, env });
   if (result.status !== 0) throw new Error(`harness failed on ${label}: ${result.stderr}`);
   printInput(label, k, forceK !== undefined, symbols.length, entropy, parseHarnessOutput(result.stdout));
 }

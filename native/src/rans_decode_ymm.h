@@ -19,7 +19,7 @@
 //   kShuffle: one vpshufb of the 16 bytes at the pointer, its control from an 8 KiB table indexed
 //             by the mask (AVX2);
 //   kExpand:  vpexpandd under a mask register (AVX-512 VL only; measured faster than kShuffle on
-//             Zen 4 at every k, by about 10%).
+//             Zen 4 at every k, by 10% or more).
 //
 // Bounds (spec §10.2): the loop runs only while at least 32 words (64 bytes) are
 // left, which covers every load of a group (vector j reads 16 bytes at most 2 * 8 * j bytes past
@@ -236,7 +236,7 @@ struct YmmDecoder {
       size_t off = 0;
       while (count - i >= kRansLanes) {
         __m256i y[4], s[4], keep[4];
-          uint32_t bits[4];
+        uint32_t bits[4];
         for (int j = 0; j < 4; j++) step(x[j], &y[j], &s[j], &keep[j], &bits[j]);
         const size_t need = 2 * static_cast<size_t>(_mm_popcnt_u32(bits[0] | bits[1] << 8 | bits[2] << 16 | bits[3] << 24));
         if (need > rem - off) break;
