@@ -81,31 +81,49 @@ function laplacianSymbols(scale: number, bits: number, seed: number): Uint8Array
   return out;
 }
 
-/** The model's matrices quantised per row, tile t with its steps scaled by 1 + t/100: same statistics, other symbols. */
+/**
+ * The model's matrices quantised per row. Tile t > 0 adds a dither of up to half a step before
+ * rounding: about half the symbols change, so zstd cannot match whole tiles, while the statistics
+ * stay those of the real weights. (Scaling the weights instead would give identical symbols, since
+ * per-row round-to-nearest does not see a common scale.)
+ */
 function modelSymbols(model: ImportedModel, bits: number): Uint8Array {
   const matrices = model.tensors.filter((t) => t.dtype === "F32" && t.shape.length >= 2).map((t) => ({ values: toFloat32("F32", t.data), shape: t.shape }));
+  const levels = 2 ** (bits - 1) - 1;
   return tiled((tile) => {
+    const random = new Random(1000 + tile);
     const parts = matrices.map(({ values, shape }) => {
       const cols = shape[shape.length - 1];
-      const scaled = Float32Array.from(values, (v) => v / (1 + tile / 100));
-      return quantizeRtn(scaled, values.length / cols, cols, { bits }).symbols;
+      const dithered = Float32Array.from(values);
+      if (tile > 0) {
+        for (let row = 0; row < values.length / cols; row++) {
+          let max = 0;
+          for (let j = 0; j < cols; j++) max = Math.max(max, Math.abs(values[row * cols + j]));
+          for (let j = 0; j < cols; j++) dithered[row * cols + j] += (random.next() - 0.5) * (max / levels);
+        }
+      }
+      return quantizeRtn(dithered, values.length / cols, cols, { bits }).symbols;
     });
-    const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-    parts.reduce((at, p) => (out.set(p, at), at + p.length), 0);
-    return out;
+    return concat(parts);
   });
 }
 
-/** BF16 exponent planes of the model, tile t scaled by 1 + (t + 1)/64 so that exponents shift. */
+/** BF16 exponent planes of the model; tile t > 0 scales each weight by its own factor in [1, 2), so exponents move by 0 or 1. */
 function exponentPlanes(model: ImportedModel): Uint8Array {
   const floats = model.tensors.filter((t) => t.dtype === "F32").map((t) => toFloat32("F32", t.data));
   return tiled((tile) => {
-    const factor = 1 + (tile + 1) / 64;
-    const parts = floats.map((values) => splitFloatPlanes("BF16", fromFloat32("BF16", Float32Array.from(values, (v) => v * factor)))[0]);
-    const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-    parts.reduce((at, p) => (out.set(p, at), at + p.length), 0);
-    return out;
+    const random = new Random(2000 + tile);
+    const parts = floats.map((values) =>
+      splitFloatPlanes("BF16", fromFloat32("BF16", tile === 0 ? values : Float32Array.from(values, (v) => v * (1 + random.next()))))[0],
+    );
+    return concat(parts);
   });
+}
+
+function concat(parts: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  parts.reduce((at, p) => (out.set(p, at), at + p.length), 0);
+  return out;
 }
 
 function tableLine(k: number, freqs: ArrayLike<number>): string {
@@ -172,11 +190,16 @@ async function main(): Promise<void> {
   console.log(`QANS native kernels vs htscodecs 32x16 (RANS_ORDER_X32 | RANS_ORDER_SIMD_AUTO), zstd and memcpy — ${cpu}, ${cpus().length} cores`);
   console.log("Speeds are MB/s of symbols, one thread unless noted, best of 3 runs; 2-thread x = two threads over halves of the blocks.");
   const demo = await importModel(DEMO_MODEL_PATH);
-  run(binary, "Laplacian int8 symbols (scale 7.8)", laplacianSymbols(7.8, 8, 1));
-  run(binary, "Laplacian int8 symbols (scale 7.8)", laplacianSymbols(7.8, 8, 1), 12);
-  run(binary, "Laplacian int4 symbols (scale 1.5)", laplacianSymbols(1.5, 4, 2));
-  run(binary, "demo model int8 symbols (per-row RTN)", modelSymbols(demo, 8));
-  run(binary, "demo model BF16 exponent planes", exponentPlanes(demo));
+  // `npm run bench:native -- <word>` runs only the inputs whose label contains the word.
+  const only = process.argv[2];
+  const inputs: [string, () => Uint8Array, number?][] = [
+    ["Laplacian int8 symbols (scale 7.8)", () => laplacianSymbols(7.8, 8, 1)],
+    ["Laplacian int8 symbols (scale 7.8)", () => laplacianSymbols(7.8, 8, 1), 12],
+    ["Laplacian int4 symbols (scale 1.5)", () => laplacianSymbols(1.5, 4, 2)],
+    ["demo model int8 symbols (per-row RTN, dithered tiles)", () => modelSymbols(demo, 8)],
+    ["demo model BF16 exponent planes", () => exponentPlanes(demo)],
+  ];
+  for (const [label, make, k] of inputs) if (!only || label.includes(only)) run(binary, label, make(), k);
 }
 
 main().catch((error) => {
