@@ -896,14 +896,18 @@ NAN_METHOD(EncodeBlocksAsync) {
   Nan::AsyncQueueWorker(new EncodeWorker(new Nan::Callback(info[1].As<v8::Function>()), std::move(args)));
 }
 
-// newSymbolBuffer(length: number): Uint8Array — zeroed, for a decode job's output (memory.h).
+// newSymbolBuffer(length: number): Uint8Array — for a decode job's output (memory.h). Its contents
+// are unspecified until a job writes it.
 NAN_METHOD(NewSymbolBuffer) {
   uint64_t length;
   if (info.Length() < 1 || !as_count(info[0], kMaxSafeInteger, &length)) return throw_invalid("newSymbolBuffer: length must be a non-negative integer");
-  void* data = allocate_pages(static_cast<size_t>(length));
+  size_t capacity = 0;
+  void* data = allocate_pages(static_cast<size_t>(length), &capacity);
   if (data == nullptr) return Nan::ThrowRangeError("qans native: out of memory");
+  // The capacity travels in the deleter's data pointer.
   std::unique_ptr<v8::BackingStore> store = v8::ArrayBuffer::NewBackingStore(
-      data, static_cast<size_t>(length), [](void* memory, size_t bytes, void*) { free_pages(memory, bytes); }, nullptr);
+      data, static_cast<size_t>(length), [](void* memory, size_t, void* held) { free_pages(memory, reinterpret_cast<uintptr_t>(held)); },
+      reinterpret_cast<void*>(static_cast<uintptr_t>(capacity)));
   info.GetReturnValue().Set(v8::Uint8Array::New(v8::ArrayBuffer::New(v8::Isolate::GetCurrent(), std::move(store)), 0, static_cast<size_t>(length)));
 }
 

@@ -1,14 +1,18 @@
-// Large result buffers that threads fill in parallel. Fresh memory costs a page fault per page on
-// first write, and faults from several threads into one mapping scale poorly; on Linux these
-// buffers ask for transparent huge pages, which cut the faults 512-fold.
+// Large buffers that the pool's threads fill, for decode jobs' outputs. Fresh memory costs the
+// kernel a page fault and a page of zeroes per page on first write, which on a large tensor is a
+// fifth of the decode and does not scale with threads (it is bound by memory bandwidth). So on
+// Linux these buffers are mapped with transparent huge pages (512 times fewer faults), and a freed
+// buffer is kept for the next one of about its size, up to a small bound (tensors of equal shape
+// are common in a model: their reads reuse one buffer).
 #pragma once
 
 #include <cstddef>
 
 namespace qans {
 
-// Zeroed memory of `length` bytes (at least one byte is mapped), or null. Free with free_pages.
-void* allocate_pages(size_t length);
-void free_pages(void* data, size_t length);
+// Memory for `length` bytes, or null. Its contents are unspecified: a reused buffer holds what it
+// last held. `*capacity` receives what free_pages needs back.
+void* allocate_pages(size_t length, size_t* capacity);
+void free_pages(void* data, size_t capacity);
 
 }  // namespace qans

@@ -42,7 +42,10 @@ export interface RansBlockDecoder {
 export interface BlockJobs {
   /** The decode lookups of a table, for {@link DecodeJob} streams. */
   decodeTable(table: FreqTable): NativeDecodeTable;
-  /** A zeroed buffer for a stream's symbols, of memory that the pool's threads fill quickly. */
+  /**
+   * A buffer for a stream's symbols, of memory that the pool's threads fill quickly; its contents
+   * are unspecified until a job writes them (a successful decode writes every symbol).
+   */
   symbolBuffer(length: number): Uint8Array;
   /** `where(i)` names block i in error messages. A synchronous job runs on this thread and the pool's. */
   decode(job: DecodeJob, where: (block: number) => string, async: boolean): Promise<DecodeJobResult>;
@@ -206,11 +209,17 @@ function nativeBlockJobs(addon: NativeAddon): BlockJobs {
     },
     async decode({ frame, frameOffset, streams, blocks }, where, async) {
       const fields = new Float64Array(blocks.length * DECODE_JOB_FIELDS);
-      blocks.forEach(({ stream, headerAt, payloadLength, count, outputOffset, fields: header }, i) => {
-        const at = headerAt - frameOffset;
-        const action = header ? BLOCK_MODES[header.mode] : CHECKSUM_ONLY;
-        fields.set([stream, at, at + BLOCK_HEADER_SIZE, payloadLength, action, header?.constSymbol ?? 0, count, outputOffset], i * DECODE_JOB_FIELDS);
-      });
+      for (let i = 0, f = 0; i < blocks.length; i++, f += DECODE_JOB_FIELDS) {
+        const { stream, headerAt, payloadLength, count, outputOffset, fields: header } = blocks[i];
+        fields[f] = stream;
+        fields[f + 1] = headerAt - frameOffset;
+        fields[f + 2] = headerAt - frameOffset + BLOCK_HEADER_SIZE;
+        fields[f + 3] = payloadLength;
+        fields[f + 4] = header ? BLOCK_MODES[header.mode] : CHECKSUM_ONLY;
+        fields[f + 5] = header?.constSymbol ?? 0;
+        fields[f + 6] = count;
+        fields[f + 7] = outputOffset;
+      }
       const job: NativeDecodeJob = { frame, streams, blocks: fields };
       let result;
       try {

@@ -67,21 +67,26 @@ export function checkBlockFields(
   if (count !== expectedCount) {
     throw new QansError("BAD_BLOCK", `${where}: block holds ${count} symbols, the layout gives ${expectedCount} (at byte ${fileOffset + 4})`);
   }
-  const fail = (rule: string): never => {
-    throw new QansError("BAD_BLOCK", `${where}: ${mode} payload of ${payloadLength} bytes ${rule} (at byte ${fileOffset + 8})`);
-  };
-  if (mode === "RAW" && payloadLength !== Math.ceil((count * width) / 8)) fail(`is not ceil(${count} x ${width} / 8) bytes`);
-  if (mode === "CONST") {
-    if (payloadLength !== 0) fail("is not empty");
-    if (constSymbol >= 2 ** width) fail(`repeats symbol ${constSymbol}, which is not below 2^${width}`);
-  }
-  if (mode === "RANS") {
-    if (!hasTable) fail("belongs to a stream without a frequency table");
-    if (payloadLength < RANS_STATE_BYTES || payloadLength > RANS_STATE_BYTES + 2 * count || payloadLength % 2 !== 0) {
-      fail(`is not an even length from ${RANS_STATE_BYTES} to ${RANS_STATE_BYTES + 2 * count}`);
-    }
-  }
+  const broken = payloadRule(mode, payloadLength, count, width, constSymbol, hasTable);
+  if (broken) throw new QansError("BAD_BLOCK", `${where}: ${mode} payload of ${payloadLength} bytes ${broken} (at byte ${fileOffset + 8})`);
   return { mode, constSymbol, count, payloadLength };
+}
+
+/** The payload rule of spec §9 that a block breaks, or undefined. */
+function payloadRule(mode: BlockMode, payloadLength: number, count: number, width: number, constSymbol: number, hasTable: boolean): string | undefined {
+  switch (mode) {
+    case "RAW":
+      return payloadLength !== Math.ceil((count * width) / 8) ? `is not ceil(${count} x ${width} / 8) bytes` : undefined;
+    case "CONST":
+      if (payloadLength !== 0) return "is not empty";
+      return constSymbol >= 2 ** width ? `repeats symbol ${constSymbol}, which is not below 2^${width}` : undefined;
+    case "RANS":
+      if (!hasTable) return "belongs to a stream without a frequency table";
+      if (payloadLength < RANS_STATE_BYTES || payloadLength > RANS_STATE_BYTES + 2 * count || payloadLength % 2 !== 0) {
+        return `is not an even length from ${RANS_STATE_BYTES} to ${RANS_STATE_BYTES + 2 * count}`;
+      }
+      return undefined;
+  }
 }
 
 /** Checks a block header against its payload and the count the layout expects, in the order of spec §9. */

@@ -23,6 +23,11 @@ export class BufferForwardReader implements ForwardReader {
   }
 
   async read(offset: number, length: number, what: string): Promise<Uint8Array> {
+    return this.readSync(offset, length, what);
+  }
+
+  /** As `read`, without waiting: the bytes are in memory. The result is a view of them. */
+  readSync(offset: number, length: number, what: string): Uint8Array {
     checkForward(this.position, offset, what);
     const start = offset - this.base;
     if (start + length > this.bytes.length) {

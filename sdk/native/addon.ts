@@ -94,7 +94,10 @@ export interface NativeAddon {
   decodeBlocksAsync(job: NativeDecodeJob, callback: Callback<NativeDecodeResult>): void;
   encodeBlocks(job: NativeEncodeJob): NativeEncodeResult;
   encodeBlocksAsync(job: NativeEncodeJob, callback: Callback<NativeEncodeResult>): void;
-  /** A zeroed buffer for a decode job's output, of memory that threads fill quickly (huge pages on Linux). */
+  /**
+   * A buffer for a decode job's output, of memory that threads fill quickly (native/src/memory.h);
+   * its contents are unspecified until the job writes them.
+   */
   newSymbolBuffer(length: number): Uint8Array;
   /** Threads a block job uses, counting the one that runs it. */
   threadCount(): number;

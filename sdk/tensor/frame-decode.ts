@@ -47,14 +47,27 @@ async function readTensorHeader(reader: ForwardReader, frameOffset: number, file
 async function readBlock(reader: ForwardReader, position: number, entry: IndexEntry | undefined, ordinal: number, where: string) {
   const headerAt = blockHeaderOffset(position);
   const headerBytes = await reader.read(headerAt, BLOCK_HEADER_SIZE, `${where} header`);
-  const payloadLength = blockPayloadLength(headerBytes);
+  checkIndexedLength(headerBytes, entry, ordinal, where);
+  // The header must be kept: a buffered reader may reuse its memory for the payload read.
+  const header = headerBytes.slice();
+  const payload = await reader.read(headerAt + BLOCK_HEADER_SIZE, blockPayloadLength(header), `${where} payload`);
+  return { headerAt, header, payload };
+}
+
+/** As `readBlock`, over bytes in memory, without waiting. */
+function readBlockSync(reader: BufferForwardReader, position: number, entry: IndexEntry | undefined, ordinal: number, where: string) {
+  const headerAt = blockHeaderOffset(position);
+  const header = reader.readSync(headerAt, BLOCK_HEADER_SIZE, `${where} header`);
+  checkIndexedLength(header, entry, ordinal, where);
+  const payload = reader.readSync(headerAt + BLOCK_HEADER_SIZE, blockPayloadLength(header), `${where} payload`);
+  return { headerAt, header, payload };
+}
+
+function checkIndexedLength(header: Uint8Array, entry: IndexEntry | undefined, ordinal: number, where: string): void {
+  const payloadLength = blockPayloadLength(header);
   if (entry && entry.payloadLengths[ordinal] !== payloadLength) {
     throw new QansError("INDEX_MISMATCH", `${where}: payload of ${payloadLength} bytes, the index says ${entry.payloadLengths[ordinal]}`);
   }
-  // The header must be kept: a buffered reader may reuse its memory for the payload read.
-  const header = headerBytes.slice();
-  const payload = await reader.read(headerAt + BLOCK_HEADER_SIZE, payloadLength, `${where} payload`);
-  return { headerAt, header, payload, end: headerAt + BLOCK_HEADER_SIZE + payloadLength };
 }
 
 /**
@@ -78,13 +91,13 @@ export async function decodeTensorFrame(
     const count = blockSymbolCount(symbols, header.log2Block, j);
     for (let s = 0; s < header.streams.length; s++, ordinal++) {
       const blockWhere = `${where} stream ${s} block ${j}`;
-      const { headerAt, header: headerBytes, payload, end } = await readBlock(reader, position, entry, ordinal, blockWhere);
+      const { headerAt, header: headerBytes, payload } = await readBlock(reader, position, entry, ordinal, blockWhere);
       const stream = header.streams[s];
       const block = decodeBlockHeader(headerBytes, payload, count, stream.width, stream.table !== null, blockWhere, headerAt);
       const out = scratch.subarray(0, count);
       decoders[s].decode(block, payload, out, blockWhere);
       callbacks.onBlock({ stream: s, block: j, mode: block.mode, firstSymbol: j * 2 ** header.log2Block, symbols: out });
-      position = end;
+      position = headerAt + BLOCK_HEADER_SIZE + payload.length;
     }
   }
   return { header, frameEnd: position };
@@ -143,22 +156,22 @@ export async function decodeFrameStreams(
       const blockWhere = `${where} stream ${s} block ${j}`;
       let block;
       try {
-        block = await readBlock(reader, position, entry, ordinal, blockWhere);
+        block = readBlockSync(reader, position, entry, ordinal, blockWhere);
       } catch (error) {
         locateError = error;
         break locate;
       }
+      const { headerAt, header: headerBytes, payload } = block;
       const { width, table } = header.streams[s];
       let fields: BlockHeader | null = null;
       let fieldError: unknown;
       try {
-        fields = checkBlockFields(block.header, block.payload.length, count, width, table !== null, blockWhere, block.headerAt);
+        fields = checkBlockFields(headerBytes, payload.length, count, width, table !== null, blockWhere, headerAt);
       } catch (error) {
         fieldError = error;
       }
-      const { headerAt, header: headerBytes, payload } = block;
       located.push({ stream: s, headerAt, payloadLength: payload.length, count, outputOffset: j * 2 ** header.log2Block, fields, fieldError, headerBytes, where: blockWhere });
-      position = block.end;
+      position = headerAt + BLOCK_HEADER_SIZE + payload.length;
     }
   }
 
