@@ -39,10 +39,13 @@ const MB = 1e6;
 /** Lossless BF16 must stay within this fraction of its bound. */
 const BF16_GATE = 0.01;
 /**
- * The gate applies to models at least this large. A container pays a fixed few hundred bytes per
- * tensor (tensor header and name, block headers, 64-byte alignment, index entry) whatever the
- * coder; on a 0.26M-weight model of 47 tensors that alone is several percent, while on real
- * models it is noise. Smaller models are still measured and printed.
+ * The coded bytes (what codes the weights: payloads with their rANS states, and tables) are gated
+ * for every model. The whole file is gated for models at least this large: a container also pays
+ * for each tensor's name (in its header and again in the index, so that both a streaming and a
+ * random-access reader have it), shape, checksums, block headers and 64-byte alignment, a few
+ * hundred bytes whatever the coder. On a 0.26M-weight model of 47 tensors the names alone are 1%
+ * of the bound; on real models all of it is noise. Smaller models are still measured and printed,
+ * with that framing itemised.
  */
 const BF16_GATE_MIN_WEIGHTS = 1_000_000;
 
@@ -167,11 +170,13 @@ interface Bf16Result {
   qansBytes: number;
   /** Block payloads (rANS states included) plus frequency tables: everything that codes symbols. */
   codedBytes: number;
-  /** rANS final states: 128 bytes per RANS block, a fixed cost that dominates small tensors. */
+  /** rANS final states, 4 bytes per lane of each RANS block: a fixed cost that weighs on small tensors. */
   stateBytes: number;
+  /** Tensor names, stored in each tensor header and again in the index. */
+  nameBytes: number;
   tensors: number;
   boundBytes: number;
-  gated: boolean;
+  fileGated: boolean;
 }
 
 async function benchBf16(label: string, model: ImportedModel): Promise<Bf16Result> {
@@ -181,54 +186,63 @@ async function benchBf16(label: string, model: ImportedModel): Promise<Bf16Resul
   await packModel(bf16, sink, { mode: "lossless" });
   const file = sink.bytes();
   const report = await verifySource(new MemorySource(file));
-  const codedBytes = report.tensors.reduce((total, t) => total + t.streams.reduce((sum, s) => sum + s.payloadBytes + s.tableBytes, 0), 0);
-  const ransBlocks = report.tensors.reduce((total, t) => total + t.streams.reduce((sum, s) => sum + s.blockModes.RANS, 0), 0);
+  const sumStreams = (of: (s: (typeof report.tensors)[number]["streams"][number]) => number) =>
+    report.tensors.reduce((total, t) => total + t.streams.reduce((sum, s) => sum + of(s), 0), 0);
+  const codedBytes = sumStreams((s) => s.payloadBytes + s.tableBytes);
+  const stateBytes = sumStreams((s) => s.stateBytes);
+  const nameBytes = report.tensors.reduce((total, t) => total + 2 * Buffer.byteLength(t.name), 0);
   const weights = bf16.tensors.reduce((total, t) => total + (t.dtype === "BF16" ? t.data.length / 2 : 0), 0);
-  return { label, weights, bf16Bytes: modelBytes, qansBytes: file.length, codedBytes, stateBytes: 128 * ransBlocks, tensors: report.tensors.length, boundBytes, gated: weights >= BF16_GATE_MIN_WEIGHTS };
+  return {
+    label,
+    weights,
+    bf16Bytes: modelBytes,
+    qansBytes: file.length,
+    codedBytes,
+    stateBytes,
+    nameBytes,
+    tensors: report.tensors.length,
+    boundBytes,
+    fileGated: weights >= BF16_GATE_MIN_WEIGHTS,
+  };
 }
 
 function printBf16(results: Bf16Result[]): boolean {
   console.log("\nLossless BF16 (every float tensor rounded to BF16, packed with mode lossless)");
   console.log("bound = Σ tensors (H0(exponent plane) + 8 bits × elements), integer tensors at their raw size");
-  const rows = results.map((r) => {
-    const excess = r.qansBytes / r.boundBytes - 1;
-    const fileVerdict = !r.gated ? "not gated" : excess <= BF16_GATE ? "PASS" : "FAIL";
-    const codedVerdict = !r.gated ? "not gated" : r.codedBytes / r.boundBytes - 1 <= BF16_GATE ? "PASS" : "FAIL";
-    return [
-      r.label,
-      formatInt(r.weights),
-      formatInt(r.bf16Bytes),
-      formatInt(r.qansBytes),
-      formatPct(r.qansBytes / r.bf16Bytes),
-      formatInt(Math.ceil(r.boundBytes)),
-      formatExcess(excess),
-      fileVerdict,
-      formatExcess(r.codedBytes / r.boundBytes - 1),
-      codedVerdict,
-    ];
-  });
+  const codedExcess = (r: Bf16Result) => r.codedBytes / r.boundBytes - 1;
+  const fileExcess = (r: Bf16Result) => r.qansBytes / r.boundBytes - 1;
+  const rows = results.map((r) => [
+    r.label,
+    formatInt(r.weights),
+    formatInt(r.bf16Bytes),
+    formatInt(r.qansBytes),
+    formatPct(r.qansBytes / r.bf16Bytes),
+    formatInt(Math.ceil(r.boundBytes)),
+    formatExcess(codedExcess(r)),
+    codedExcess(r) <= BF16_GATE ? "PASS" : "FAIL",
+    formatExcess(fileExcess(r)),
+    !r.fileGated ? "not gated" : fileExcess(r) <= BF16_GATE ? "PASS" : "FAIL",
+  ]);
   console.log(
-    formatTable(["model", "weights", "BF16 bytes", "QANS bytes", "QANS/BF16", "bound bytes", "file/bound", "≤ +1%", "coded/bound", "≤ +1%"], rows),
+    formatTable(["model", "weights", "BF16 bytes", "QANS bytes", "QANS/BF16", "bound bytes", "coded/bound", "≤ +1%", "file/bound", "≤ +1%"], rows),
   );
   console.log("published reference points (Llama 3.x, not measured here): ZipNN 66.3% of BF16, DFloat11 about 68%");
   console.log(
-    `QANS bytes are the whole file. Coded bytes are block payloads (rANS states included) plus frequency tables:\n` +
-      `everything that codes the symbols, without names, shapes, checksums, alignment and the index.\n` +
-      `Both are gated at +1% for models with ≥ ${formatInt(BF16_GATE_MIN_WEIGHTS)} weights. Smaller models pay fixed costs that the bound does not count:`,
+    `Coded bytes are block payloads (rANS states included) plus frequency tables: everything that codes the weights.\n` +
+      `QANS bytes are the whole file: also names, shapes, checksums, block headers, alignment and the index.\n` +
+      `Coded bytes are gated at +1% for every model, the whole file for models with ≥ ${formatInt(BF16_GATE_MIN_WEIGHTS)} weights.`,
   );
-  for (const r of results.filter((result) => !result.gated)) {
+  for (const r of results) {
     const framing = r.qansBytes - r.codedBytes;
     console.log(
-      `  ${r.label}: ${formatInt(r.stateBytes)} bytes of rANS states (${formatExcess(r.stateBytes / r.boundBytes)} of the bound) and ` +
-        `${formatInt(framing)} bytes of framing (${formatInt(Math.round(framing / r.tensors))} per tensor, ${formatExcess(framing / r.boundBytes)})`,
+      `  ${r.label}: ${formatInt(r.stateBytes)} bytes of rANS states (${formatExcess(r.stateBytes / r.boundBytes)} of the bound, inside the coded bytes); ` +
+        `${formatInt(framing)} bytes of framing (${formatInt(Math.round(framing / r.tensors))} per tensor, ${formatExcess(framing / r.boundBytes)}), ` +
+        `of which names ${formatInt(r.nameBytes)} (${formatExcess(r.nameBytes / r.boundBytes)})`,
     );
   }
-  const failures = results.filter((r) => r.gated && Math.max(r.qansBytes, r.codedBytes) / r.boundBytes - 1 > BF16_GATE);
+  const failures = results.filter((r) => codedExcess(r) > BF16_GATE || (r.fileGated && fileExcess(r) > BF16_GATE));
   for (const r of failures) {
-    console.log(
-      `FAIL: ${r.label} lossless BF16 is ${formatExcess(r.qansBytes / r.boundBytes - 1)} (file) and ` +
-        `${formatExcess(r.codedBytes / r.boundBytes - 1)} (coded) over its bound (limit +${BF16_GATE * 100}%)`,
-    );
+    console.log(`FAIL: ${r.label} lossless BF16 is ${formatExcess(codedExcess(r))} (coded) and ${formatExcess(fileExcess(r))} (file) over its bound (limit +${BF16_GATE * 100}%)`);
   }
   return failures.length === 0;
 }

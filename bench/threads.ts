@@ -7,7 +7,8 @@
  *   npm run bench:threads [-- --mib N --runs N --rounds N]    (defaults: 64 MiB, best of 10 runs x 3 rounds)
  *
  * Decode is `QansReader.readStreams` over the file in memory (a MemorySource, so that disk speed
- * does not enter); encode is `encodeTensorFrameAsync`. Both are checked against the block-by-block
+ * does not enter), both returning a new buffer per call and into one reused buffer, as an engine
+ * loading weights into its own memory does; encode is `encodeTensorFrameAsync`. Both are checked against the block-by-block
  * path byte for byte, and the process exits non-zero when they differ.
  */
 import { spawnSync } from "node:child_process";
@@ -33,6 +34,7 @@ import { sameBytes } from "../sdk/testing/fixtures.js";
 import { Random } from "../sdk/testing/random.js";
 import { QansWriter } from "../sdk/writer.js";
 import { formatTable } from "./lib/table.js";
+import { bestTimeAsync as bestTime } from "./lib/timing.js";
 
 const NAME = "w";
 const THREAD_COUNTS = [1, 2];
@@ -40,24 +42,16 @@ const MB = 1e6;
 
 interface ChildResult {
   threads: number;
+  /** readStreams returning a new buffer per call. */
   decodeMBps: number;
+  /** readStreams into one buffer reused across calls. */
+  decodeIntoMBps: number;
   encodeMBps: number;
   /** The block-by-block path, measured in the first 1-thread child only. */
   blockDecodeMBps?: number;
   blockEncodeMBps?: number;
 }
 
-/** Best wall time of `run` in seconds, after one untimed warm-up. */
-async function bestTime(run: () => Promise<unknown>, runs: number): Promise<number> {
-  await run();
-  let best = Infinity;
-  for (let i = 0; i < runs; i++) {
-    const start = performance.now();
-    await run();
-    best = Math.min(best, (performance.now() - start) / 1000);
-  }
-  return best;
-}
 
 function laplacianInt8(count: number, seed: number): Uint8Array {
   const random = new Random(seed);
@@ -104,11 +98,14 @@ async function child(dir: string, runs: number, baseline: boolean): Promise<Chil
   const reader = await QansReader.open(new MemorySource(file));
   const entry = reader.entry(NAME);
   const bytes = symbols.length;
-  const result: ChildResult = { threads: status.threads!, decodeMBps: 0, encodeMBps: 0 };
+  const result: ChildResult = { threads: status.threads!, decodeMBps: 0, decodeIntoMBps: 0, encodeMBps: 0 };
 
   const decoded = (await reader.readStreams(NAME)).streams[0];
   if (!sameBytes(decoded, symbols)) throw new Error("readStreams did not return the tensor's bytes");
   result.decodeMBps = bytes / MB / (await bestTime(() => reader.readStreams(NAME), runs));
+  const target = new Uint8Array(symbols.length);
+  result.decodeIntoMBps = bytes / MB / (await bestTime(() => reader.readStreams(NAME, [target]), runs));
+  if (!sameBytes(target, symbols)) throw new Error("readStreams into a buffer did not fill it with the tensor's bytes");
 
   let frame: EncodedFrame | undefined;
   result.encodeMBps = bytes / MB / (await bestTime(async () => (frame = await encodeTensorFrameAsync(tensor, { encoding: "raw" })), runs));
@@ -178,24 +175,30 @@ async function main(): Promise<void> {
         if (!best) results.push(result);
         else {
           best.decodeMBps = Math.max(best.decodeMBps, result.decodeMBps);
+          best.decodeIntoMBps = Math.max(best.decodeIntoMBps, result.decodeIntoMBps);
           best.encodeMBps = Math.max(best.encodeMBps, result.encodeMBps);
         }
       }
     }
     const one = results.find((r) => r.threads === 1)!;
     const rows = [
-      ["block by block on the JavaScript thread", "-", one.blockDecodeMBps!.toFixed(0), "", one.blockEncodeMBps!.toFixed(0), ""],
+      ["block by block on the JavaScript thread", "-", one.blockDecodeMBps!.toFixed(0), "", "", "", one.blockEncodeMBps!.toFixed(0), ""],
       ...results.map((r) => [
         "thread pool",
         String(r.threads),
         r.decodeMBps.toFixed(0),
         `${(r.decodeMBps / one.decodeMBps).toFixed(2)}x`,
+        r.decodeIntoMBps.toFixed(0),
+        `${(r.decodeIntoMBps / one.decodeIntoMBps).toFixed(2)}x`,
         r.encodeMBps.toFixed(0),
         `${(r.encodeMBps / one.encodeMBps).toFixed(2)}x`,
       ]),
     ];
-    console.log(formatTable(["path", "threads", "decode MB/s", "vs 1 thread", "encode MB/s", "vs 1 thread"], rows));
-    console.log("\nMB/s = tensor bytes (decoded symbols) per second; every result matched the block-by-block path byte for byte.");
+    console.log(formatTable(["path", "threads", "decode, new buffer", "vs 1 thread", "decode into a buffer", "vs 1 thread", "encode", "vs 1 thread"], rows));
+    console.log(
+      "\nMB/s of tensor bytes (decoded symbols). Decode is readStreams(name), which returns a new buffer per call, and\n" +
+        "readStreams(name, [buffer]) into one buffer reused across calls. Every result matched the block-by-block path byte for byte.",
+    );
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -2,7 +2,8 @@ import { readFileSync, readdirSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { MemorySource, QansError, QansReader, verifySource } from "../sdk/index.js";
 import { sha256 } from "../sdk/testing/fixtures.js";
-import { buildVectors, float32Bytes, hasFloat32View, readEverything, type Manifest, type VectorFile } from "./vectors.js";
+import { fileLayout } from "../sdk/testing/patch.js";
+import { buildVectors, float32Bytes, hasFloat32View, mapTensorHeader, readEverything, type Manifest, type VectorFile } from "./vectors.js";
 
 const here = new URL(".", import.meta.url);
 const manifestText = readFileSync(new URL("manifest.json", here), "utf8");
@@ -35,9 +36,9 @@ describe("the committed vectors", () => {
     check("invalid", built.invalid);
   });
 
-  it("are listed in a QANS 1.0 manifest, each file once", () => {
+  it("are listed in a QANS 1.1 manifest, each file once", () => {
     expect(manifest.format).toBe("qans");
-    expect(manifest.version).toBe("1.0");
+    expect(manifest.version).toBe("1.1");
     expect(manifest.valid.map((v) => v.file).sort()).toEqual(committed("valid"));
     expect(manifest.invalid.map((v) => v.file).sort()).toEqual(committed("invalid"));
   });
@@ -64,6 +65,21 @@ describe("valid vectors", () => {
         expect(sha256(float32Bytes(await reader.readFloat32(tensor.name))), `${tensor.name} binary32`).toBe(tensor.f32_sha256);
       }
     }
+  });
+});
+
+describe("rans-lanes.qans", () => {
+  it("holds a RANS block at every lane code and tables of both presence forms, as its manifest entry says", async () => {
+    const bytes = load("valid", "rans-lanes.qans");
+    const layout = await fileLayout(bytes);
+    const laneCodes = new Set<number>();
+    const flags = new Set<number>();
+    for (const tensor of layout.tensors) {
+      for (const at of tensor.blockHeaders) if (bytes[at] === 2) laneCodes.add(bytes[at + 1]);
+      for (const table of mapTensorHeader(bytes, tensor.headerOffset).tables) flags.add(table.flag);
+    }
+    expect([...laneCodes].sort()).toEqual([0, 1, 2, 3, 4, 5]);
+    expect([...flags].sort()).toEqual([1, 2]);
   });
 });
 

@@ -82,7 +82,7 @@ export interface ManifestInvalid {
 
 export interface Manifest {
   format: "qans";
-  version: "1.0";
+  version: "1.1";
   valid: ManifestValid[];
   invalid: ManifestInvalid[];
 }
@@ -225,7 +225,8 @@ function rawDtypesVector(): ValidDef {
     spec: ["§5", "§7.3", "§8.1", "§9", "§10"],
     exercises:
       "every dtype (codes 0 to 14) stored with the raw encoding, little-endian element bytes in row-major order; " +
-      "ranks 1 to 3; RAW blocks (near-uniform bytes), a CONST block (all-zero I8) and RANS blocks (I32 of small values, 4 blocks of 4096 bytes)",
+      "ranks 1 to 3; RAW blocks (near-uniform bytes), a CONST block (all-zero I8) and RANS blocks (I32 of small values, 4 blocks of 4096 bytes " +
+      "on 4 lanes; one-lane blocks for the short I64, BOOL and U64 tensors)",
     log2Block: 12,
     metadata: { metadata: {} },
     tensors: [
@@ -353,7 +354,8 @@ function blockBoundariesVector(): ValidDef {
     spec: ["§7.3", "§9", "§10.2"],
     exercises:
       "block size 2^12: raw U8 streams of 0, 1, 31, 32, 33, 4095, 4096, 4097 and 8191 symbols (no block; a one-symbol CONST block; " +
-      "RAW blocks around one rANS lane round; RANS blocks of 4095 (n mod 32 = 31), 4096 and 4096 + 1 symbols); " +
+      "RAW blocks of 31 to 33 symbols, too short for a table to pay; RANS blocks of 4095 symbols on 2 lanes (an odd count) and of 4096 on 4; " +
+      "4096 + 1 symbols as a RANS block and a one-symbol CONST block); " +
       "a three-stream F16 float-planes tensor of 4097 elements, so blocks interleave block-major with a one-symbol tail",
     log2Block: 12,
     metadata: { metadata: {} },
@@ -368,6 +370,30 @@ function blockBoundariesVector(): ValidDef {
       u8(4097, 507),
       u8(8191, 508),
       { tensor: floatTensor("planes.f16.4097", "F16", [4097], 509), encoding: planes },
+    ],
+  };
+}
+
+function ransLanesVector(): ValidDef {
+  const u8 = (name: string, n: number, fill: (random: Random) => number, seed: number) => ({ tensor: bytesTensor(name, "U8", [n], fill, seed), encoding: raw });
+  const even = (random: Random) => 2 * (skewed(random) & 15);
+  return {
+    file: "rans-lanes.qans",
+    spec: ["§9", "§10.1", "§10.2", "§10.3", "§15"],
+    exercises:
+      "block size 2^15: RANS blocks on every lane count, from the reference profile's lanes(n): 1500 symbols on 1 lane (lane code 5), " +
+      "3000 on 2, 6000 on 4, 12000 on 8, 24000 on 16, and 40000 symbols as a 32-lane block of 32768 (lane code 0) then a 4-lane block of 7232; " +
+      "tables with presence runs (symbols 0 to 15, one run) and, for the even symbols 0 to 30 (16 runs), a presence bitmap",
+    log2Block: 15,
+    metadata: { metadata: {} },
+    tensors: [
+      u8("lanes.1", 1500, skewed, 520),
+      u8("lanes.2", 3000, skewed, 521),
+      u8("lanes.4", 6000, skewed, 522),
+      u8("lanes.8", 12000, skewed, 523),
+      u8("lanes.16", 24000, skewed, 524),
+      u8("lanes.32-then-4", 40000, skewed, 525),
+      u8("bitmap.even", 3000, even, 526),
     ],
   };
 }
@@ -481,6 +507,7 @@ export function validDefs(): ValidDef[] {
     intQuantPerRowVector(),
     intQuantGroupsVector(),
     blockBoundariesVector(),
+    ransLanesVector(),
     shapesVector(),
     unicodeMetadataVector(),
     llamaTinyVector(),
@@ -627,22 +654,27 @@ async function buildValid(def: ValidDef): Promise<{ bytes: Uint8Array; entry: Ma
 // ---------------------------------------------------------------------------------------------
 // Locating fields inside a valid file
 
-interface TableMap {
+export interface TableMap {
   stream: number;
   width: number;
   k: number;
+  /** The table flag's offset and value (§7.2): 1 presence bitmap, 2 presence runs. */
+  flagAt: number;
+  flag: number;
+  /** Offset of the presence bitmap, or of the run count R. */
+  presenceAt: number;
   /** Each present symbol's frequency varint. */
   freqs: { at: number; length: number; value: number }[];
 }
 
-interface HeaderMap {
+export interface HeaderMap {
   tables: TableMap[];
   /** Offset of the first int-quant delta, when the tensor is int-quant. */
   deltas?: number;
 }
 
 /** Walks a tensor header of a valid file (spec §7.1, §7.2, §10.3, §8.3). */
-function mapTensorHeader(bytes: Uint8Array, at: number): HeaderMap {
+export function mapTensorHeader(bytes: Uint8Array, at: number): HeaderMap {
   const dv = view(bytes);
   let p = at + 10 + dv.getUint16(at + 8, true);
   const encoding = bytes[p + 1];
@@ -651,26 +683,38 @@ function mapTensorHeader(bytes: Uint8Array, at: number): HeaderMap {
   const streamCount = bytes[p];
   p += 4;
   const tables: TableMap[] = [];
+  const varint = (): { at: number; length: number; value: number } => {
+    const start = p;
+    let value = 0;
+    for (let shift = 0; ; shift += 7) {
+      const b = bytes[p++];
+      value += (b & 0x7f) * 2 ** shift;
+      if ((b & 0x80) === 0) break;
+    }
+    return { at: start, length: p - start, value };
+  };
   for (let s = 0; s < streamCount; s++) {
     const width = bytes[p++];
+    const flagAt = p;
     const flag = bytes[p++];
-    if (flag !== 1) continue;
+    if (flag === 0) continue;
     const k = bytes[p++];
-    const bitmap = p;
-    p += Math.ceil(2 ** width / 8);
-    const freqs: TableMap["freqs"] = [];
-    for (let symbol = 0; symbol < 2 ** width; symbol++) {
-      if (((bytes[bitmap + (symbol >> 3)] >> (symbol & 7)) & 1) === 0) continue;
-      const start = p;
-      let value = 0;
-      for (let shift = 0; ; shift += 7) {
-        const b = bytes[p++];
-        value += (b & 0x7f) * 2 ** shift;
-        if ((b & 0x80) === 0) break;
+    const presenceAt = p;
+    const present = new Uint8Array(2 ** width);
+    if (flag === 1) {
+      for (let symbol = 0; symbol < 2 ** width; symbol++) present[symbol] = (bytes[p + (symbol >> 3)] >> (symbol & 7)) & 1;
+      p += Math.ceil(2 ** width / 8);
+    } else {
+      const runs = varint().value;
+      for (let r = 0, next = 0; r < runs; r++) {
+        const first = next + varint().value;
+        next = first + varint().value + 1;
+        present.fill(1, first, next);
       }
-      freqs.push({ at: start, length: p - start, value });
     }
-    tables.push({ stream: s, width, k, freqs });
+    const freqs: TableMap["freqs"] = [];
+    for (let symbol = 0; symbol < 2 ** width; symbol++) if (present[symbol]) freqs.push(varint());
+    tables.push({ stream: s, width, k, flagAt, flag, presenceAt, freqs });
   }
   return encoding === 2 ? { tables, deltas: p + 8 } : { tables };
 }
@@ -704,6 +748,15 @@ function shiftFrequency(bytes: Uint8Array, layout: FileLayout, delta: 1 | -1): v
     }
   }
   fail("no frequency table to change");
+}
+
+/** The first table of the file that `accept` takes, with its tensor's index. */
+function firstTable(bytes: Uint8Array, layout: FileLayout, accept: (table: TableMap) => boolean): { t: number; table: TableMap } {
+  for (const [t, tensor] of layout.tensors.entries()) {
+    const table = mapTensorHeader(bytes, tensor.headerOffset).tables.find(accept);
+    if (table) return { t, table };
+  }
+  return fail("no such frequency table");
 }
 
 /** The first RANS block: tensor index and block header offset. */
@@ -974,6 +1027,48 @@ function invalidDefs(): InvalidDef[] {
       },
     },
     {
+      file: "bad-block-lane-code.qans",
+      from: BASE,
+      code: "BAD_BLOCK",
+      spec: ["§9", "§10.1"],
+      exercises: "the lane code (byte 1) of the first RANS block header set to 6, one above the largest (5, one lane); block checksum re-sealed",
+      detectedByRandomAccess: true,
+      derive: (b, layout) => {
+        const { at } = firstRansBlock(b, layout);
+        b[at + 1] = 6;
+        resealBlock(b, at);
+        return b;
+      },
+    },
+    {
+      file: "reserved-bits-table-flag.qans",
+      from: BASE,
+      code: "RESERVED_BITS",
+      spec: ["§7.2", "§2"],
+      exercises: "the table flag of the first stream with a table set to 3 (0, 1 and 2 are defined); tensor header checksum re-sealed",
+      detectedByRandomAccess: true,
+      derive: (b, layout) => {
+        const { t, table } = firstTable(b, layout, () => true);
+        b[table.flagAt] = 3;
+        resealTensorHeader(b, layout, t);
+        return b;
+      },
+    },
+    {
+      file: "bad-freq-table-no-runs.qans",
+      from: "rans-lanes.qans",
+      code: "BAD_FREQ_TABLE",
+      spec: ["§10.3"],
+      exercises: "the run count R of the first table written with presence runs (flag 2) set from 1 to 0; tensor header checksum re-sealed",
+      detectedByRandomAccess: true,
+      derive: (b, layout) => {
+        const { t, table } = firstTable(b, layout, (x) => x.flag === 2 && b[x.presenceAt] === 1);
+        b[table.presenceAt] = 0;
+        resealTensorHeader(b, layout, t);
+        return b;
+      },
+    },
+    {
       file: "bad-final-state.qans",
       from: BASE,
       code: "BAD_FINAL_STATE",
@@ -1168,6 +1263,6 @@ export async function buildVectors(): Promise<VectorSet> {
   const total = [...valid, ...invalid].reduce((sum, v) => sum + v.bytes.length, 0);
   if (total > SIZE_BUDGET) fail(`vectors total ${total} bytes, over the budget of ${SIZE_BUDGET}`);
 
-  const manifest: Manifest = { format: "qans", version: "1.0", valid: manifestValid, invalid: manifestInvalid };
+  const manifest: Manifest = { format: "qans", version: "1.1", valid: manifestValid, invalid: manifestInvalid };
   return { valid, invalid, manifest, manifestText: `${JSON.stringify(manifest, null, 2)}\n` };
 }

@@ -1,4 +1,5 @@
 import { beforeAll, describe, expect, it } from "vitest";
+import { JOB_THRESHOLDS } from "./codec/kernels.js";
 import { QansError, type QansErrorCode } from "./errors.js";
 import { BLOCK_HEADER_SIZE, FILE_HEADER_SIZE, TRAILER_SIZE } from "./format/constants.js";
 import { MemorySource } from "./io/source.js";
@@ -51,6 +52,46 @@ beforeAll(async () => {
     { log2Block: 12, metadata: { metadata: { origin: "test", aa: "x", ab: "y" }, architecture: { family: "llama", dim: 64 } } },
   );
   layout = await fileLayout(file);
+});
+
+describe("readStreams into the caller's buffers", () => {
+  it("fills and returns them, with the bytes of a plain read, on every decode path", async () => {
+    const reader = await open(file);
+    const paths = [
+      { job: Infinity, async: Infinity },
+      { job: 0, async: Infinity },
+      { job: 0, async: 0 },
+    ];
+    const saved = { ...JOB_THRESHOLDS.decode };
+    try {
+      for (const path of paths) {
+        Object.assign(JOB_THRESHOLDS.decode, path);
+        for (const { name } of reader.entries) {
+          const plain = await reader.readStreams(name);
+          const into = plain.streams.map((stream) => new Uint8Array(stream.length).fill(0xa5));
+          const read = await reader.readStreams(name, into);
+          expect(read.streams).toHaveLength(into.length);
+          read.streams.forEach((stream, s) => {
+            expect(stream).toBe(into[s]);
+            expect(Buffer.from(stream).equals(Buffer.from(plain.streams[s])), `${name} stream ${s}`).toBe(true);
+          });
+        }
+      }
+    } finally {
+      Object.assign(JOB_THRESHOLDS.decode, saved);
+    }
+  });
+
+  it("rejects buffers of the wrong count or length as INVALID_ARGUMENT", async () => {
+    const reader = await open(file);
+    // "b" is BF16 float-planes: two streams of 300 symbols.
+    const error = await expectCode(reader.readStreams("b", [new Uint8Array(300)]), "INVALID_ARGUMENT");
+    expect(error.message).toContain('tensor "b"');
+    await expectCode(reader.readStreams("b", [new Uint8Array(300), new Uint8Array(299)]), "INVALID_ARGUMENT");
+    await expectCode(reader.readStreams("b", [new Uint8Array(300), new Uint8Array(301)]), "INVALID_ARGUMENT");
+    await expectCode(reader.readStreams("b", [new Uint8Array(300), new Uint16Array(300) as unknown as Uint8Array]), "INVALID_ARGUMENT");
+    await expectCode(reader.readStreams("b", []), "INVALID_ARGUMENT");
+  });
 });
 
 describe("a valid file", () => {
@@ -291,7 +332,7 @@ describe("tensor frames", () => {
     await patchHeader(0, 35, 9, "BAD_HEADER");
     // A width the encoding allows but the parameters contradict: the table is read with it first.
     await patchHeader(0, 35, 7, "BAD_FREQ_TABLE");
-    await patchHeader(0, 36, 2, "RESERVED_BITS");
+    await patchHeader(0, 36, 3, "RESERVED_BITS");
     const bytes = copy();
     const at = layout.tensors[0].headerOffset;
     dv(bytes).setUint32(at + 4, layout.tensors[0].headerLength - 1, true);
@@ -327,11 +368,19 @@ describe("blocks", () => {
   it("BAD_BLOCK for an unknown mode, a wrong count, and RAW/CONST length rules", async () => {
     await patchBlock((b, at) => (b[at] = 3), "BAD_BLOCK");
     await patchBlock((b, at) => dv(b).setUint32(at + 4, 4095, true), "BAD_BLOCK");
-    await patchBlock((b, at) => (b[at] = 0), "BAD_BLOCK");
+    await patchBlock((b, at) => ((b[at] = 0), (b[at + 1] = 0)), "BAD_BLOCK");
     await patchBlock((b, at) => (b[at] = 1), "BAD_BLOCK");
   });
+  it("BAD_BLOCK for a lane code above 5; another valid lane code fails the rANS checks", async () => {
+    await patchBlock((b, at) => (b[at + 1] = 6), "BAD_BLOCK");
+    await patchBlock((b, at) => (b[at + 1] = 255), "BAD_BLOCK");
+    // The fixture's block of 4096 symbols has 4 lanes (code 3); read as 32 lanes, the words are states.
+    expect(file[firstBlock() + 1]).toBe(3);
+    expect(dv(file).getUint32(firstBlock() + 8, true)).toBeLessThan(128 + 4096);
+    await patchBlock((b, at) => (b[at + 1] = 0), "BAD_FINAL_STATE");
+  });
   it("RESERVED_BITS in the block header", async () => {
-    await patchBlock((b, at) => (b[at + 1] = 5), "RESERVED_BITS");
+    await patchBlock((b, at) => ((b[at] = 0), (b[at + 1] = 5)), "RESERVED_BITS");
     await patchBlock((b, at) => (b[at + 2] = 1), "RESERVED_BITS");
   });
   it("BAD_FINAL_STATE for a stored state below L or at 2^31", async () => {

@@ -76,11 +76,14 @@ export class QansReader {
   /**
    * Decodes the symbol streams of one tensor, reading only its frame. On the native codec a large
    * tensor's blocks are decoded on the addon's thread pool (`QANS_THREADS`), off this thread.
+   * `into`, when given, receives the streams: one buffer per stream, each of exactly the stream's
+   * symbol count (INVALID_ARGUMENT otherwise); an engine that loads tensors of the same shape into
+   * the same memory passes it to avoid a new tensor-sized buffer per call.
    */
-  async readStreams(name: string): Promise<DecodedStreams> {
+  async readStreams(name: string, into?: Uint8Array[]): Promise<DecodedStreams> {
     const entry = this.entry(name);
     const frame = await this.source.read(entry.frameOffset, entry.frameLength, `tensor "${name}" frame`);
-    const { header, streams } = await decodeFrameStreams(frame, entry.frameOffset, this.source.size, entry);
+    const { header, streams } = await decodeFrameStreams(frame, entry.frameOffset, this.source.size, entry, into);
     return { header, streams };
   }
 

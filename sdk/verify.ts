@@ -1,6 +1,7 @@
 import { serializedTableSize } from "./codec/freq-table.js";
 import { entropyBits } from "./codec/histogram.js";
 import { kernels } from "./codec/kernels.js";
+import { ransStateBytes } from "./codec/rans.js";
 import { align64 } from "./format/bytes.js";
 import { FILE_HEADER_SIZE, zeroBlockModeCounts, type BlockModeCounts } from "./format/constants.js";
 import { decodeFileHeader, type FormatVersion } from "./format/file-header.js";
@@ -23,6 +24,8 @@ export interface StreamReport {
   entropyBits: number;
   /** Payload bytes of the stream's blocks. */
   payloadBytes: number;
+  /** The rANS final states within those payloads: 4 bytes per lane of each RANS block. */
+  stateBytes: number;
   /** Serialised size of the stream's frequency table in the tensor header (0 without one). */
   tableBytes: number;
   blockModes: BlockModeCounts;
@@ -96,13 +99,16 @@ async function verifyTensor(reader: SourceForwardReader, entry: IndexEntry, file
         symbols: 0,
         entropyBits: 0,
         payloadBytes: 0,
+        stateBytes: 0,
         tableBytes: stream.table ? serializedTableSize(stream.table.freqs, stream.width) : 0,
         blockModes: zeroBlockModeCounts(),
       }));
     },
     onBlock(block) {
       kernels().addHistogram(counts[block.stream], block.symbols);
-      streams[block.stream].blockModes[block.mode]++;
+      const stream = streams[block.stream];
+      stream.blockModes[block.mode]++;
+      if (block.mode === "RANS") stream.stateBytes += ransStateBytes(block.lanes);
     },
   });
   const header = tensorHeader!;

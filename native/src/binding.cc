@@ -27,7 +27,7 @@ namespace qans {
 namespace {
 
 // Bumped whenever the functions below change shape; sdk/native/addon.ts refuses another value.
-constexpr int kAbiVersion = 2;
+constexpr int kAbiVersion = 3;
 
 constexpr double kMaxSafeInteger = 9007199254740991.0;  // 2^53 - 1
 
@@ -153,7 +153,7 @@ uint8_t* uint8_data(v8::Local<v8::Uint8Array> array) {
 
 const char* rans_message(Status status) {
   switch (status) {
-    case Status::BadBlock: return "RANS payload length is not an even number from 128 to 128 + 2 x count";
+    case Status::BadBlock: return "RANS payload length is not an even number from 4 x lanes to 4 x lanes + 2 x count";
     case Status::BadFinalState: return "a rANS state is outside [2^15, 2^31) or a lane does not end at 2^15";
     case Status::BlockOverrun: return "a renormalisation word is needed past the end of the RANS payload";
     case Status::TrailingData: return "RANS payload bytes remain after the last symbol";
@@ -236,41 +236,54 @@ NAN_METHOD(MakeDecodeTable) {
   if (DecodeTableWrap::Create(2, argv).ToLocal(&table)) info.GetReturnValue().Set(table);
 }
 
-// ransDecode(table: RansDecodeTable, payload: Uint8Array, count: number, out: Uint8Array): void
+// A rANS lane count: 32, 16, 8, 4, 2 or 1 (spec §10.1).
+bool as_lanes(v8::Local<v8::Value> value, uint32_t* lanes) {
+  uint64_t n;
+  if (!as_count(value, kRansLanes, &n) || !rans_lanes_valid(static_cast<uint32_t>(n))) return false;
+  *lanes = static_cast<uint32_t>(n);
+  return true;
+}
+
+// ransDecode(table: RansDecodeTable, payload: Uint8Array, count: number, lanes: number, out: Uint8Array): void
 NAN_METHOD(RansDecode) {
-  REQUIRE_ARGS(4, "ransDecode(table, payload: Uint8Array, count: number, out: Uint8Array)");
+  REQUIRE_ARGS(5, "ransDecode(table, payload: Uint8Array, count: number, lanes: number, out: Uint8Array)");
   if (!DecodeTableWrap::IsInstance(info[0])) return throw_invalid("ransDecode: table must come from makeDecodeTable");
   Array<uint8_t> payload, out;
   uint64_t count;
+  uint32_t lanes;
   if (!as_uint8(info[1], &payload)) return throw_invalid("ransDecode: payload must be a Uint8Array");
   if (!as_count(info[2], kMaxSafeInteger, &count)) return throw_invalid("ransDecode: count must be a non-negative integer");
-  if (!as_uint8(info[3], &out)) return throw_invalid("ransDecode: out must be a Uint8Array");
+  if (!as_lanes(info[3], &lanes)) return throw_invalid("ransDecode: lanes must be 32, 16, 8, 4, 2 or 1");
+  if (!as_uint8(info[4], &out)) return throw_invalid("ransDecode: out must be a Uint8Array");
   if (out.length < count) return throw_invalid("ransDecode: out holds fewer than count symbols");
   const DecodeTableWrap* wrap = Nan::ObjectWrap::Unwrap<DecodeTableWrap>(info[0].As<v8::Object>());
-  const Status status = rans_decoder(current_simd_level())(payload.data, payload.length, static_cast<size_t>(count), wrap->table, out.data);
+  const Status status =
+      rans_decoder(current_simd_level())(payload.data, payload.length, static_cast<size_t>(count), lanes, wrap->table, out.data);
   if (status != Status::Ok) return throw_status(status, rans_message(status));
 }
 
-// ransEncode(symbols: Uint8Array, freqs: Uint32Array, k: number): Uint8Array
+// ransEncode(symbols: Uint8Array, freqs: Uint32Array, k: number, lanes: number): Uint8Array
 NAN_METHOD(RansEncode) {
-  REQUIRE_ARGS(3, "ransEncode(symbols: Uint8Array, freqs: Uint32Array, k: number)");
+  REQUIRE_ARGS(4, "ransEncode(symbols: Uint8Array, freqs: Uint32Array, k: number, lanes: number)");
   Array<uint8_t> symbols;
   Array<uint32_t> freqs;
   uint64_t k;
+  uint32_t lanes;
   if (!as_uint8(info[0], &symbols)) return throw_invalid("ransEncode: symbols must be a Uint8Array");
   if (!as_uint32(info[1], &freqs) || freqs.length < 1 || freqs.length > 256) {
     return throw_invalid("ransEncode: freqs must be a Uint32Array of 1 to 256 frequencies");
   }
   if (!as_count(info[2], 64, &k)) return throw_invalid("ransEncode: k must be an integer");
+  if (!as_lanes(info[3], &lanes)) return throw_invalid("ransEncode: lanes must be 32, 16, 8, 4, 2 or 1");
   EncodeTable table;
   Status status = build_encode_table(freqs.data, static_cast<uint32_t>(freqs.length), static_cast<uint32_t>(k), &table);
   if (status != Status::Ok) return throw_status(status, std::string("ransEncode: ") + rans_message(status));
   // Encoded into the worst-case size, then shrunk in place to the payload's length.
-  const size_t worst = kRansStateBytes + 2 * symbols.length;
+  const size_t worst = rans_state_bytes(lanes) + 2 * symbols.length;
   uint8_t* data = static_cast<uint8_t*>(std::malloc(worst));
   if (data == nullptr) return Nan::ThrowRangeError("ransEncode: out of memory");
   size_t length = 0;
-  status = rans_encoder(current_simd_level())(symbols.data, symbols.length, table, data, &length);
+  status = rans_encoder(current_simd_level())(symbols.data, symbols.length, lanes, table, data, &length);
   if (status != Status::Ok) {
     std::free(data);
     return throw_status(status, std::string("ransEncode: ") + rans_message(status));
@@ -538,7 +551,9 @@ bool get_elements(v8::Local<v8::Value> value, std::vector<v8::Local<v8::Value>>*
 
 // ---- Decoding
 
-// Fields per block in the job's `blocks` array, in this order.
+// Fields per block in the job's `blocks` array, in this order: stream, header offset, payload
+// offset, payload length, action, header byte 1 (CONST symbol or RANS lane code), symbol count,
+// output offset (the fields of DecodeBlock).
 constexpr size_t kDecodeFields = 8;
 
 // What a decode job holds on to: the memory it reads and writes, and the tables' JS objects (which
@@ -610,7 +625,7 @@ bool parse_decode_job(v8::Local<v8::Value> value, const char* name, DecodeArgs* 
       v[k] = static_cast<uint64_t>(d);
     }
     if (v[4] > 3 || v[5] > 255 || v[0] >= stream_count) {
-      return invalid(usage + "block " + std::to_string(i) + " has an unknown stream, action or symbol");
+      return invalid(usage + "block " + std::to_string(i) + " has an unknown stream, action or header byte 1");
     }
     DecodeBlock& block = args->job.blocks[i];
     block.stream = static_cast<uint32_t>(v[0]);
@@ -618,7 +633,7 @@ bool parse_decode_job(v8::Local<v8::Value> value, const char* name, DecodeArgs* 
     block.payload_offset = static_cast<size_t>(v[2]);
     block.payload_length = static_cast<size_t>(v[3]);
     block.action = static_cast<BlockAction>(v[4]);
-    block.const_symbol = static_cast<uint8_t>(v[5]);
+    block.header_param = static_cast<uint8_t>(v[5]);
     block.count = static_cast<size_t>(v[6]);
     block.out_offset = static_cast<size_t>(v[7]);
   }
@@ -788,22 +803,23 @@ bool parse_encode_job(v8::Local<v8::Value> value, const char* name, EncodeArgs* 
   return true;
 }
 
-// { modes: Uint8Array, constSymbols: Uint8Array, payloads: Uint8Array[], failures: { block, error }[] },
-// block-major. Failed blocks have an empty payload and an error as packBits or ransEncode would
+// { modes: Uint8Array, headerParams: Uint8Array, payloads: Uint8Array[], failures: { block, error }[] },
+// block-major; headerParams holds byte 1 of each block's header (the CONST symbol, the RANS lane code,
+// 0 for RAW). Failed blocks have an empty payload and an error as packBits or ransEncode would
 // have thrown. Hands the payloads' memory to JavaScript.
 v8::MaybeLocal<v8::Object> encode_result(const EncodeJob& job, EncodedBlocks* encoded) {
   const size_t n = encoded->blocks.size();
-  v8::Local<v8::Uint8Array> modes, const_symbols;
-  if (!new_uint8(n, &modes) || !new_uint8(n, &const_symbols)) return v8::MaybeLocal<v8::Object>();
+  v8::Local<v8::Uint8Array> modes, header_params;
+  if (!new_uint8(n, &modes) || !new_uint8(n, &header_params)) return v8::MaybeLocal<v8::Object>();
   uint8_t* mode_data = uint8_data(modes);
-  uint8_t* symbol_data = uint8_data(const_symbols);
+  uint8_t* param_data = uint8_data(header_params);
   v8::Local<v8::Array> payloads = Nan::New<v8::Array>(static_cast<int>(n));
   v8::Local<v8::Array> failures = Nan::New<v8::Array>();
   uint32_t failed = 0;
   for (size_t i = 0; i < n; i++) {
     EncodedBlock& block = encoded->blocks[i];
     mode_data[i] = static_cast<uint8_t>(block.mode);
-    symbol_data[i] = block.const_symbol;
+    param_data[i] = block.header_param;
     v8::Local<v8::Uint8Array> payload;
     if (block.payload != nullptr) {
       std::unique_ptr<v8::BackingStore> store = v8::ArrayBuffer::NewBackingStore(block.payload, block.length, free_memory, nullptr);
@@ -834,7 +850,7 @@ v8::MaybeLocal<v8::Object> encode_result(const EncodeJob& job, EncodedBlocks* en
   }
   v8::Local<v8::Object> result = Nan::New<v8::Object>();
   Nan::Set(result, Nan::New("modes").ToLocalChecked(), modes);
-  Nan::Set(result, Nan::New("constSymbols").ToLocalChecked(), const_symbols);
+  Nan::Set(result, Nan::New("headerParams").ToLocalChecked(), header_params);
   Nan::Set(result, Nan::New("payloads").ToLocalChecked(), payloads);
   Nan::Set(result, Nan::New("failures").ToLocalChecked(), failures);
   return result;

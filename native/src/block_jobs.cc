@@ -41,12 +41,15 @@ void decode_block(const DecodeJob& job, const DecodeBlock& block, DecodeOutcome*
       outcome->status = unpack_bits(payload, block.payload_length, block.count, stream.width, out, job.level);
       return;
     case BlockAction::Const:
-      std::memset(out, block.const_symbol, block.count);
+      std::memset(out, block.header_param, block.count);
       outcome->status = Status::Ok;
       return;
-    case BlockAction::Rans:
-      outcome->status = rans_decoder(job.level)(payload, block.payload_length, block.count, *stream.table, out);
+    case BlockAction::Rans: {
+      // A code above 5 gives 0 lanes, which the decoders reject (check_decode_job keeps it out).
+      const uint32_t lanes = rans_lanes_of_code(block.header_param);
+      outcome->status = rans_decoder(job.level)(payload, block.payload_length, block.count, lanes, *stream.table, out);
       return;
+    }
     case BlockAction::ChecksumOnly:
       outcome->status = Status::Ok;
       return;
@@ -55,12 +58,12 @@ void decode_block(const DecodeJob& job, const DecodeBlock& block, DecodeOutcome*
 
 void encode_block(const EncodeStream& stream, size_t first, size_t count, SimdLevel level, EncodedBlock* block) {
   const uint8_t* symbols = stream.symbols + first;
-  // Spec §15 step 5, as sdk/codec/block-codec.ts encodeBlock: CONST when every symbol is equal.
+  // Spec §15 step 6, as sdk/codec/block-codec.ts encodeBlock: CONST when every symbol is equal.
   bool constant = true;
   for (size_t i = 1; i < count && constant; i++) constant = symbols[i] == symbols[0];
   if (constant) {
     block->mode = BlockAction::Const;
-    block->const_symbol = symbols[0];
+    block->header_param = symbols[0];
     return;
   }
   const size_t raw_length = packed_size(count, stream.width);
@@ -73,13 +76,15 @@ void encode_block(const EncodeStream& stream, size_t first, size_t count, SimdLe
       block->failure = EncodeFailure::SymbolTooWide;
       return;
     }
-    uint8_t* rans = static_cast<uint8_t*>(std::malloc(kRansStateBytes + 2 * count));
+    // Spec §15 step 4: the lanes follow from the block's length.
+    const uint32_t lanes = rans_reference_lanes(count);
+    uint8_t* rans = static_cast<uint8_t*>(std::malloc(rans_state_bytes(lanes) + 2 * count));
     if (rans == nullptr) {
       block->failure = EncodeFailure::OutOfMemory;
       return;
     }
     size_t length = 0;
-    const Status status = rans_encoder(level)(symbols, count, stream.table, rans, &length);
+    const Status status = rans_encoder(level)(symbols, count, lanes, stream.table, rans, &length);
     if (status != Status::Ok) {
       std::free(rans);
       block->failure = EncodeFailure::Rans;
@@ -89,6 +94,7 @@ void encode_block(const EncodeStream& stream, size_t first, size_t count, SimdLe
     if (length < raw_length) {
       if (void* shrunk = std::realloc(rans, length)) rans = static_cast<uint8_t*>(shrunk);
       block->mode = BlockAction::Rans;
+      block->header_param = static_cast<uint8_t>(rans_lane_code(lanes));
       block->payload = rans;
       block->length = length;
       return;
@@ -123,6 +129,9 @@ std::string check_decode_job(const DecodeJob& job) {
     const DecodeStream& stream = job.streams[block.stream];
     if (!fits(block.out_offset, block.count, stream.out_length)) return where + "the symbols do not fit the stream's output";
     if (block.action == BlockAction::Rans && stream.table == nullptr) return where + "a RANS block needs a stream with a table";
+    if (block.action == BlockAction::Rans && block.header_param > kRansMaxLaneCode) {
+      return where + "lane code " + std::to_string(block.header_param) + " is above " + std::to_string(kRansMaxLaneCode);
+    }
   }
   return std::string();
 }

@@ -36,7 +36,9 @@ struct DecodeBlock {
   size_t payload_offset = 0;
   size_t payload_length = 0;
   BlockAction action = BlockAction::ChecksumOnly;
-  uint8_t const_symbol = 0;
+  // Byte 1 of the block header (spec §9): the symbol of a CONST block, the lane code of a RANS
+  // block (check_decode_job rejects a code above 5).
+  uint8_t header_param = 0;
   size_t count = 0;
   // Where the block's symbols go in its stream's output.
   size_t out_offset = 0;
@@ -59,7 +61,8 @@ struct DecodeOutcome {
 };
 
 // Empty when every block lies within the frame, refers to a stream, has its output within that
-// stream's buffer and (for RANS) a table; otherwise what is wrong. Run before decode_blocks.
+// stream's buffer and (for RANS) a table and a lane code from 0 to 5; otherwise what is wrong. Run
+// before decode_blocks.
 std::string check_decode_job(const DecodeJob& job);
 
 // Checks and decodes every block on the pool; outcomes[i] is block i's.
@@ -83,11 +86,12 @@ struct EncodeStream {
 
 enum class EncodeFailure : uint8_t { None = 0, SymbolTooWide = 1, Rans = 2, OutOfMemory = 3 };
 
-// One block, in the mode spec §15 step 5 picks. `payload` is malloc'd and owned by the caller
-// afterwards (null for CONST and failed blocks).
+// One block, in the mode and (for RANS) with the lanes spec §15 steps 4 and 6 pick. `payload` is
+// malloc'd and owned by the caller afterwards (null for CONST and failed blocks).
 struct EncodedBlock {
   BlockAction mode = BlockAction::Raw;
-  uint8_t const_symbol = 0;
+  // Byte 1 of the block header (spec §9): the CONST symbol, the RANS lane code, 0 for RAW.
+  uint8_t header_param = 0;
   uint8_t* payload = nullptr;
   size_t length = 0;
   EncodeFailure failure = EncodeFailure::None;

@@ -1,6 +1,6 @@
 // AVX-512 rANS kernels (spec/qans-v1.md §10.2); they use AVX-512 F, BW and VL on 256-bit vectors.
 // Output, symbols and statuses are exactly those of rans_scalar.cc; rans_kernels_test compares
-// them on valid and corrupt input.
+// them on valid and corrupt input. Blocks of fewer than 32 lanes go to the scalar kernels.
 //
 // Decoding: rans_decode_ymm.h with vpexpandd under a mask register (measured faster on Zen 4 than
 // the vpshufb renormalisation at every k). Encoding: rans_encode_ymm.h. Both were measured
@@ -31,8 +31,8 @@ Status decode_k(const uint8_t* payload, size_t length, size_t count, const Decod
 
 }  // namespace
 
-Status rans_decode_avx512(const uint8_t* payload, size_t length, size_t count, const DecodeTable& table, uint8_t* out) {
-  if (!rk_decode_table_ok(table)) return rans_decode_scalar(payload, length, count, table, out);
+Status rans_decode_avx512(const uint8_t* payload, size_t length, size_t count, uint32_t lanes, const DecodeTable& table, uint8_t* out) {
+  if (lanes != kRansLanes || !rk_decode_table_ok(table)) return rans_decode_scalar(payload, length, count, lanes, table, out);
   switch (table.k) {
     case 10: return decode_k<10>(payload, length, count, table, out);
     case 11: return decode_k<11>(payload, length, count, table, out);
@@ -43,7 +43,8 @@ Status rans_decode_avx512(const uint8_t* payload, size_t length, size_t count, c
   }
 }
 
-Status rans_encode_avx512(const uint8_t* symbols, size_t count, const EncodeTable& table, uint8_t* out, size_t* length) {
+Status rans_encode_avx512(const uint8_t* symbols, size_t count, uint32_t lanes, const EncodeTable& table, uint8_t* out, size_t* length) {
+  if (lanes != kRansLanes) return rans_encode_scalar(symbols, count, lanes, table, out, length);
   return ymm_encode(symbols, count, table, out, length);
 }
 

@@ -1,4 +1,4 @@
-// The rANS decoder on 128-bit vectors, included by rans_sse41.cc (which compiles it with its own
+// The 32-lane rANS decoder on 128-bit vectors, included by rans_sse41.cc (which compiles it with its own
 // flags; everything here has internal linkage). The 32 lanes are eight vectors of four u32 states;
 // symbol i is lane i mod 32, so a group of 32 symbols is one step of every lane.
 //
@@ -135,7 +135,7 @@ struct XmmDecoder {
 
   Status run(const uint8_t* payload, size_t length, size_t count, const DecodeTable& table, uint8_t* out) {
     uint32_t xs[kRansLanes];
-    const Status status = rk_decode_begin(payload, length, count, xs);
+    const Status status = rk_decode_begin(payload, length, count, kRansLanes, xs);
     if (status != Status::Ok) return status;
     packed = table.packed12.data();
     symbols = table.symbols.data();
@@ -185,7 +185,7 @@ struct XmmDecoder {
       p += off;
     }
     for (int j = 0; j < 8; j++) _mm_storeu_si128(reinterpret_cast<__m128i*>(xs + 4 * j), x[j]);
-    return rk_decode_finish(payload, length, count, i, p, xs, table, out);
+    return rk_decode_finish(payload, length, count, i, p, kRansLanes, xs, table, out);
   }
 };
 

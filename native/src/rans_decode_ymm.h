@@ -1,4 +1,4 @@
-// The rANS decoder on 256-bit vectors, included by rans_avx2.cc and rans_avx512.cc (which compile
+// The 32-lane rANS decoder on 256-bit vectors, included by rans_avx2.cc and rans_avx512.cc (which compile
 // it with their own flags; everything here has internal linkage). The 32 lanes are four vectors of
 // eight u32 states; symbol i is lane i mod 32, so a group of 32 symbols is one step of every lane.
 //
@@ -198,7 +198,7 @@ struct YmmDecoder {
 
   Status run(const uint8_t* payload, size_t length, size_t count, const DecodeTable& table, uint8_t* out) {
     uint32_t xs[kRansLanes];
-    const Status status = rk_decode_begin(payload, length, count, xs);
+    const Status status = rk_decode_begin(payload, length, count, kRansLanes, xs);
     if (status != Status::Ok) return status;
     packed = table.packed12.data();
     symbols = table.symbols.data();
@@ -250,7 +250,7 @@ struct YmmDecoder {
       p += off;
     }
     for (int j = 0; j < 4; j++) _mm256_storeu_si256(reinterpret_cast<__m256i*>(xs + 8 * j), x[j]);
-    return rk_decode_finish(payload, length, count, i, p, xs, table, out);
+    return rk_decode_finish(payload, length, count, i, p, kRansLanes, xs, table, out);
   }
 };
 

@@ -1,6 +1,7 @@
-// The rANS encoder on 256-bit vectors, included by rans_avx2.cc and rans_avx512.cc (which compile
-// it with their own flags; everything here has internal linkage). Four vectors of eight lanes run
-// backwards over the groups of 32 symbols (the last, partial group first, with the scalar step);
+// The 32-lane rANS encoder on 256-bit vectors, included by rans_avx2.cc and rans_avx512.cc (which
+// compile it with their own flags; everything here has internal linkage). Four vectors of eight
+// lanes run backwards over the groups of 32 symbols (the last, partial group first, with the
+// scalar step);
 // within a group, vector 3 (lanes 24-31) goes first, so that the words land in memory as the
 // scalar loop writes them: below the previous ones, in lane order within a vector.
 //
@@ -86,7 +87,7 @@ inline __m256i ymm_enc_step8(__m256i x, __m256i rcp, __m256i bias_cmpl, __m256i 
 }
 
 inline Status ymm_encode(const uint8_t* symbols, size_t count, const EncodeTable& table, uint8_t* out, size_t* length) {
-  if (count < kRkEncodeMinCount || !rk_encode_table_ok(table)) return rans_encode_scalar(symbols, count, table, out, length);
+  if (count < kRkEncodeMinCount || !rk_encode_table_ok(table)) return rans_encode_scalar(symbols, count, kRansLanes, table, out, length);
   RkEncSym enc[256];
   rk_build_enc_syms(table, enc);
   uint32_t xs[kRansLanes];
@@ -110,7 +111,7 @@ inline Status ymm_encode(const uint8_t* symbols, size_t count, const EncodeTable
   }
   if (!_mm256_testz_si256(absent, absent)) return Status::InvalidArgument;
   for (int j = 0; j < 4; j++) _mm256_storeu_si256(reinterpret_cast<__m256i*>(xs + 8 * j), x[j]);
-  rk_encode_finish(xs, count, out, w, length);
+  rk_encode_finish(xs, count, kRansLanes, out, w, length);
   return Status::Ok;
 }
 

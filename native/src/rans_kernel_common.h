@@ -52,10 +52,12 @@ inline bool rk_decode_table_ok(const DecodeTable& table) {
   return table.k > 12 || table.packed12.size() == (size_t{1} << table.k);
 }
 
-// The scalar kernel's first checks, in its order: payload length, then the stored states.
-inline Status rk_decode_begin(const uint8_t* payload, size_t length, size_t count, uint32_t* x) {
-  if (length < kRansStateBytes || length % 2 != 0 || length > kRansStateBytes + 2 * count) return Status::BadBlock;
-  for (uint32_t l = 0; l < kRansLanes; l++) {
+// The scalar kernel's first checks, in its order: payload length, then the stored states of the
+// block's `lanes` lanes (rans_lanes_valid must hold) into x[0, lanes).
+inline Status rk_decode_begin(const uint8_t* payload, size_t length, size_t count, uint32_t lanes, uint32_t* x) {
+  const size_t state_bytes = rans_state_bytes(lanes);
+  if (length < state_bytes || length % 2 != 0 || length - state_bytes > 2 * count) return Status::BadBlock;
+  for (uint32_t l = 0; l < lanes; l++) {
     x[l] = rk_load_u32(payload + 4 * l);
     if (x[l] < kRansL || x[l] >= (1u << 31)) return Status::BadFinalState;
   }
@@ -63,17 +65,19 @@ inline Status rk_decode_begin(const uint8_t* payload, size_t length, size_t coun
 }
 
 // Decodes symbols i .. count-1 with the spec's checked loop (the scalar kernel's tail too),
-// continuing from lane states `x` and word offset `p` (both as the spec's loop would have them
-// after symbol i-1; i need not be a multiple of 32), then makes the final checks. Writes out[i ..]
-// only up to the first error, as the spec's loop does. `table` must pass rk_decode_table_usable.
-inline Status rk_decode_finish(const uint8_t* payload, size_t length, size_t count, size_t i, size_t p, uint32_t* x,
+// continuing from the states x[0, lanes) and word offset `p` (both as the spec's loop would have
+// them after symbol i-1; i need not be a multiple of `lanes`), then makes the final checks. Writes
+// out[i ..] only up to the first error, as the spec's loop does. `table` must pass
+// rk_decode_table_usable and `lanes` rans_lanes_valid.
+inline Status rk_decode_finish(const uint8_t* payload, size_t length, size_t count, size_t i, size_t p, uint32_t lanes, uint32_t* x,
                                const DecodeTable& table, uint8_t* out) {
   const uint32_t k = table.k;
   const uint32_t mask = (1u << k) - 1;
+  const uint32_t lane_mask = lanes - 1;
   const uint8_t* symbols = table.symbols.data();
   const RansFreqCum* freq_cum = table.freq_cum.data();
   for (; i < count; i++) {
-    const uint32_t l = static_cast<uint32_t>(i) & (kRansLanes - 1);
+    const uint32_t l = static_cast<uint32_t>(i) & lane_mask;
     uint32_t state = x[l];
     const uint32_t slot = state & mask;
     const uint32_t s = symbols[slot];
@@ -87,7 +91,7 @@ inline Status rk_decode_finish(const uint8_t* payload, size_t length, size_t cou
     out[i] = static_cast<uint8_t>(s);
   }
   if (p != length) return Status::TrailingData;
-  for (uint32_t l = 0; l < kRansLanes; l++) {
+  for (uint32_t l = 0; l < lanes; l++) {
     if (x[l] != kRansL) return Status::BadFinalState;
   }
   return Status::Ok;
@@ -179,8 +183,8 @@ inline uint32_t rk_encode_step(uint32_t state, const RkEncSym& e, uint8_t** w) {
   return state + (e.bias_cmpl & 0xffff) + q * (e.bias_cmpl >> 16);
 }
 
-// Encodes symbols count-1 down to `from` with the scalar step (the SIMD encoders use it for the
-// last, partial group, which they meet first). Returns false on a symbol with f = 0.
+// Encodes symbols count-1 down to `from` of a 32-lane block with the scalar step (the SIMD encoders
+// use it for the last, partial group, which they meet first). Returns false on a symbol with f = 0.
 inline bool rk_encode_range(const uint8_t* symbols, size_t from, size_t count, const RkEncSym* enc, uint32_t* x,
                             uint8_t** w) {
   for (size_t i = count; i-- > from;) {
@@ -192,14 +196,15 @@ inline bool rk_encode_range(const uint8_t* symbols, size_t from, size_t count, c
   return true;
 }
 
-// Moves the words (written backwards, ending at out + kRansStateBytes + 2 * count) up behind the
-// states, stores the states and the length: the payload layout of spec §10.2.
-inline void rk_encode_finish(const uint32_t* x, size_t count, uint8_t* out, const uint8_t* w, size_t* length) {
-  const uint8_t* end = out + kRansStateBytes + 2 * count;
+// Moves the words (written backwards, ending at out + rans_state_bytes(lanes) + 2 * count) up
+// behind the states x[0, lanes), stores the states and the length: the payload layout of spec §10.2.
+inline void rk_encode_finish(const uint32_t* x, size_t count, uint32_t lanes, uint8_t* out, const uint8_t* w, size_t* length) {
+  const size_t state_bytes = rans_state_bytes(lanes);
+  const uint8_t* end = out + state_bytes + 2 * count;
   const size_t words = static_cast<size_t>(end - w);
-  std::memmove(out + kRansStateBytes, w, words);
-  std::memcpy(out, x, kRansStateBytes);
-  *length = kRansStateBytes + words;
+  std::memmove(out + state_bytes, w, words);
+  std::memcpy(out, x, state_bytes);
+  *length = state_bytes + words;
 }
 
 }  // namespace

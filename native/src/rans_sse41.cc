@@ -1,5 +1,5 @@
-// SSE4.1 rANS kernels (spec/qans-v1.md §10.2): the 32 lanes are eight vectors of four u32 states.
-// Also uses SSSE3's pshufb and POPCNT. Output, symbols and statuses are exactly those of
+// SSE4.1 rANS kernels (spec/qans-v1.md §10.2): the 32 lanes are eight vectors of four u32 states
+// (blocks of fewer lanes go to the scalar kernels). Also uses SSSE3's pshufb and POPCNT. Output, symbols and statuses are exactly those of
 // rans_scalar.cc; rans_kernels_test compares them on valid and corrupt input.
 //
 // Decoding: rans_decode_xmm.h.
@@ -90,8 +90,8 @@ inline __m128i enc_step4(__m128i x, __m128d r01, __m128d r23, __m128i bias_cmpl,
 
 }  // namespace
 
-Status rans_decode_sse41(const uint8_t* payload, size_t length, size_t count, const DecodeTable& table, uint8_t* out) {
-  if (!rk_decode_table_ok(table)) return rans_decode_scalar(payload, length, count, table, out);
+Status rans_decode_sse41(const uint8_t* payload, size_t length, size_t count, uint32_t lanes, const DecodeTable& table, uint8_t* out) {
+  if (lanes != kRansLanes || !rk_decode_table_ok(table)) return rans_decode_scalar(payload, length, count, lanes, table, out);
   switch (table.k) {
     case 10: return decode_k<10>(payload, length, count, table, out);
     case 11: return decode_k<11>(payload, length, count, table, out);
@@ -102,8 +102,10 @@ Status rans_decode_sse41(const uint8_t* payload, size_t length, size_t count, co
   }
 }
 
-Status rans_encode_sse41(const uint8_t* symbols, size_t count, const EncodeTable& table, uint8_t* out, size_t* length) {
-  if (count < kRkEncodeMinCount || !rk_encode_table_ok(table)) return rans_encode_scalar(symbols, count, table, out, length);
+Status rans_encode_sse41(const uint8_t* symbols, size_t count, uint32_t lanes, const EncodeTable& table, uint8_t* out, size_t* length) {
+  if (lanes != kRansLanes || count < kRkEncodeMinCount || !rk_encode_table_ok(table)) {
+    return rans_encode_scalar(symbols, count, lanes, table, out, length);
+  }
   const uint32_t k = table.k;
   const uint32_t m = 1u << k;
   EncSymF enc[256];
@@ -148,7 +150,7 @@ Status rans_encode_sse41(const uint8_t* symbols, size_t count, const EncodeTable
   }
   if (!_mm_testz_si128(absent, absent)) return Status::InvalidArgument;
   for (int j = 0; j < 8; j++) _mm_storeu_si128(reinterpret_cast<__m128i*>(xs + 4 * j), x[j]);
-  rk_encode_finish(xs, count, out, w, length);
+  rk_encode_finish(xs, count, kRansLanes, out, w, length);
   return Status::Ok;
 }
 

@@ -1,7 +1,7 @@
 // Single-thread throughput of the rANS kernels at every level the CPU has, in MB/s of symbols
 // (10^6 symbols per second), on 64 MiB of Laplacian int8 symbols (scale 7.8, about 5.4 bits per
-// symbol) and Laplacian int4 symbols (scale 1.5), in blocks of 2^17 and 2^20 symbols, for k = 12
-// to 15. Tables come from the spec's normalisation (§10.4, ported below) of the data's counts.
+// symbol) and Laplacian int4 symbols (scale 1.5), in blocks of 2^17 and 2^20 symbols on 32 lanes,
+// for k = 12 to 15. Tables come from the spec's normalisation (§10.4, ported below) of the data's counts.
 // Built with -DQANS_BENCH_HTSCODECS, it also times htscodecs' 32x16 order-0 rANS (whose tables
 // are 12-bit whatever k is) at the same level on the same bytes, its runs interleaved with each
 // row's, as a yardstick while tuning.
@@ -184,13 +184,13 @@ Codec qans_codec(const std::vector<uint8_t>& symbols, const qans::EncodeTable& e
   c.encode = [=, &symbols, &enc] {
     for (size_t b = 0; b < blocks; b++) {
       const size_t count = std::min(block, n - b * block);
-      if (encode(symbols.data() + b * block, count, enc, payload->data() + b * stride, &(*lengths)[b]) != qans::Status::Ok) fail("encode");
+      if (encode(symbols.data() + b * block, count, qans::kRansLanes, enc, payload->data() + b * stride, &(*lengths)[b]) != qans::Status::Ok) fail("encode");
     }
   };
   c.decode = [=, &dec] {
     for (size_t b = 0; b < blocks; b++) {
       const size_t count = std::min(block, n - b * block);
-      if (decode(payload->data() + b * stride, (*lengths)[b], count, dec, out->data() + b * block) != qans::Status::Ok) fail("decode");
+      if (decode(payload->data() + b * stride, (*lengths)[b], count, qans::kRansLanes, dec, out->data() + b * block) != qans::Status::Ok) fail("decode");
     }
   };
   c.ratio = [=] {

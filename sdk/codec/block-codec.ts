@@ -1,45 +1,49 @@
 import { QansError } from "../errors.js";
 import type { BlockHeader } from "../format/block-header.js";
 import { BLOCK_MODE_NAMES } from "../format/constants.js";
-import { blockCount, blockSymbolCount } from "../format/layout.js";
+import { blockSymbolCount } from "../format/layout.js";
 import type { StreamDescriptor } from "../format/tensor-header.js";
 import { chooseFreqTable, tablePays } from "./freq-table.js";
 import { JOB_THRESHOLDS, kernels, type EncodeJob, type EncodeJobResult, type RansBlockDecoder } from "./kernels.js";
+import { RANS_MAX_LANES, ransStateBytes, referenceLanes } from "./rans.js";
 
 export interface EncodedBlock extends BlockHeader {
   payload: Uint8Array;
 }
 
 /**
- * Decides a stream's table from the histogram of all its symbols (spec §15 steps 2-4). It takes
+ * Decides a stream's table from the histogram of all its symbols (spec §15 steps 2-5). It takes
  * counts rather than symbols so that a large stream can be planned in a first pass and encoded
  * block by block in a second.
  */
 export function planStream(counts: Float64Array, width: number, symbols: number, log2Block: number): StreamDescriptor {
   const choice = chooseFreqTable(counts, width);
   if (!choice) return { width, table: null };
-  const blocks = blockCount(symbols, log2Block);
-  const rawBytes = rawPayloadBytes(symbols, width, log2Block);
-  return tablePays(choice.costBits2e16, blocks, rawBytes) ? { width, table: choice.table } : { width, table: null };
+  const rawBytes = sumOverBlocks(symbols, log2Block, (n) => Math.ceil((n * width) / 8));
+  const stateBytes = sumOverBlocks(symbols, log2Block, (n) => ransStateBytes(referenceLanes(n)));
+  return tablePays(choice.costBits2e16, stateBytes, rawBytes) ? { width, table: choice.table } : { width, table: null };
 }
 
-function rawPayloadBytes(symbols: number, width: number, log2Block: number): number {
+/** Σ over a stream's blocks of `perBlock(n)`, n the block's symbol count: full blocks, then the last. */
+function sumOverBlocks(symbols: number, log2Block: number, perBlock: (n: number) => number): number {
   const size = 2 ** log2Block;
   const full = Math.floor(symbols / size);
-  return full * Math.ceil((size * width) / 8) + Math.ceil(((symbols - full * size) * width) / 8);
+  const rest = symbols - full * size;
+  return full * perBlock(size) + (rest > 0 ? perBlock(rest) : 0);
 }
 
-/** Encodes one block with the mode spec §15 step 5 picks. */
+/** Encodes one block with the mode and lanes spec §15 steps 4 and 6 pick. */
 export function encodeBlock(symbols: Uint8Array, stream: StreamDescriptor): EncodedBlock {
   const count = symbols.length;
-  if (count > 0 && isConstant(symbols)) return { mode: "CONST", constSymbol: symbols[0], count, payloadLength: 0, payload: new Uint8Array(0) };
+  if (count > 0 && isConstant(symbols)) return { mode: "CONST", constSymbol: symbols[0], lanes: RANS_MAX_LANES, count, payloadLength: 0, payload: new Uint8Array(0) };
   const { packBits, ransEncode } = kernels();
   const raw = packBits(symbols, stream.width);
   if (stream.table) {
-    const rans = ransEncode(symbols, stream.table);
-    if (rans.length < raw.length) return { mode: "RANS", constSymbol: 0, count, payloadLength: rans.length, payload: rans };
+    const lanes = referenceLanes(count);
+    const rans = ransEncode(symbols, stream.table, lanes);
+    if (rans.length < raw.length) return { mode: "RANS", constSymbol: 0, lanes, count, payloadLength: rans.length, payload: rans };
   }
-  return { mode: "RAW", constSymbol: 0, count, payloadLength: raw.length, payload: raw };
+  return { mode: "RAW", constSymbol: 0, lanes: RANS_MAX_LANES, count, payloadLength: raw.length, payload: raw };
 }
 
 function isConstant(symbols: Uint8Array): boolean {
@@ -80,13 +84,17 @@ function encodeJob(symbolStreams: Uint8Array[], streams: StreamDescriptor[], log
   return { log2Block, streams: streams.map(({ width, table }, s) => ({ symbols: symbolStreams[s], width, table })) };
 }
 
-function jobBlocks({ modes, constSymbols, payloads, failures }: EncodeJobResult, symbolStreams: Uint8Array[], log2Block: number): EncodedBlock[] {
+function jobBlocks({ modes, headerParams, payloads, failures }: EncodeJobResult, symbolStreams: Uint8Array[], log2Block: number): EncodedBlock[] {
   const blocks: EncodedBlock[] = new Array(payloads.length);
   for (let i = 0; i < blocks.length; i++) {
     if (failures.has(i)) throw failures.get(i);
     const payload = payloads[i];
     const count = blockSymbolCount(symbolStreams[0].length, log2Block, Math.floor(i / symbolStreams.length));
-    blocks[i] = { mode: BLOCK_MODE_NAMES[modes[i]], constSymbol: constSymbols[i], count, payloadLength: payload.length, payload };
+    const mode = BLOCK_MODE_NAMES[modes[i]];
+    const param = headerParams[i];
+    const constSymbol = mode === "CONST" ? param : 0;
+    const lanes = mode === "RANS" ? RANS_MAX_LANES >> param : RANS_MAX_LANES;
+    blocks[i] = { mode, constSymbol, lanes, count, payloadLength: payload.length, payload };
   }
   return blocks;
 }
@@ -117,7 +125,7 @@ export class StreamDecoder {
       case "RANS":
         if (!this.stream.table) throw new QansError("BAD_BLOCK", `${where}: RANS block in a stream without a table`);
         this.rans ??= kernels().ransDecoder(this.stream.table);
-        this.rans.decode(payload, block.count, out, where);
+        this.rans.decode(payload, block.count, block.lanes, out, where);
         return;
     }
   }

@@ -6,9 +6,12 @@ import {
   makeFreqTable,
   normalizeFrequencies,
   parseFreqTable,
+  presenceForm,
   serializeFreqTable,
   serializedTableSize,
+  TABLE_FLAGS,
   tablePays,
+  type FreqTable,
 } from "./freq-table.js";
 import { entropyBits } from "./histogram.js";
 import { codeOf } from "../testing/outcome.js";
@@ -179,11 +182,12 @@ describe("serialisation", () => {
       const k = 10 + r.int(6);
       const counts = randomCounts(r, 1 << width);
       const table = makeFreqTable(k, width, normalizeFrequencies(counts, k));
-      const bytes = serializeFreqTable(table);
+      const { flag, bytes } = serializeFreqTable(table);
+      expect(flag).toBe(TABLE_FLAGS[presenceForm(table.freqs, width)]);
       expect(bytes.length).toBe(serializedTableSize(table.freqs, width));
       const framed = new Uint8Array(bytes.length + 10);
       framed.set(bytes, 5);
-      const { table: back, next } = parseFreqTable(framed, 5, framed.length, width, "t");
+      const { table: back, next } = parseFreqTable(framed, 5, framed.length, width, flag, "t");
       expect(next).toBe(5 + bytes.length);
       expect(back.k).toBe(k);
       expect(back.width).toBe(width);
@@ -192,10 +196,35 @@ describe("serialisation", () => {
     }
   });
 
-  it("writes the documented layout", () => {
-    const table = makeFreqTable(10, 2, [0, 1000, 0, 24]);
-    // k, bitmap 0b1010, 1000 = 0x3E8 → E8 07, 24 → 18
-    expect(Array.from(serializeFreqTable(table))).toEqual([10, 0b1010, 0xe8, 0x07, 0x18]);
+  it("writes the documented layouts, runs only when strictly smaller", () => {
+    // Width 2: k, bitmap 0b1010, 1000 = 0x3E8 → E8 07, 24 → 18. Runs would be 1 + 2 x 2 bytes.
+    const sparse = serializeFreqTable(makeFreqTable(10, 2, [0, 1000, 0, 24]));
+    expect(sparse.flag).toBe(TABLE_FLAGS.bitmap);
+    expect(Array.from(sparse.bytes)).toEqual([10, 0b1010, 0xe8, 0x07, 0x18]);
+    // Width 8, symbols 118..120 present: k, one run (gap 118, length 3 − 1), then 3 frequencies,
+    // against 32 bytes of bitmap.
+    const byteTable = (present: Record<number, number>) => {
+      const freqs = new Array<number>(256).fill(0);
+      for (const [symbol, f] of Object.entries(present)) freqs[Number(symbol)] = f;
+      return serializeFreqTable(makeFreqTable(10, 8, freqs));
+    };
+    const runs = byteTable({ 118: 100, 119: 900, 120: 24 });
+    expect(runs.flag).toBe(TABLE_FLAGS.runs);
+    expect(Array.from(runs.bytes)).toEqual([10, 1, 118, 2, 0x64, 0x84, 0x07, 0x18]);
+    // Two runs: symbols 0..1 and 200; the second gap counts from the end of the first (2), and
+    // 198 takes a 2-byte varint.
+    const twoRuns = byteTable({ 0: 512, 1: 256, 200: 256 });
+    expect(twoRuns.flag).toBe(TABLE_FLAGS.runs);
+    expect(Array.from(twoRuns.bytes)).toEqual([10, 2, 0, 1, 0xc6, 0x01, 0, 0x80, 0x04, 0x80, 0x02, 0x80, 0x02]);
+  });
+
+  it("picks the bitmap when alternating symbols make runs longer", () => {
+    const freqs = Array.from({ length: 256 }, (_, s) => (s % 2 === 0 ? 8 : 0));
+    const table = makeFreqTable(10, 8, freqs);
+    expect(presenceForm(table.freqs, 8)).toBe("bitmap");
+    const { flag, bytes } = serializeFreqTable(table);
+    expect(flag).toBe(TABLE_FLAGS.bitmap);
+    expect(parseFreqTable(bytes, 0, bytes.length, 8, flag, "t").table.freqs).toEqual(table.freqs);
   });
 
   it("computes cum in makeFreqTable and rejects inconsistent tables", () => {
@@ -210,11 +239,11 @@ describe("serialisation", () => {
 describe("parseFreqTable errors", () => {
   const WHERE = 'tensor "w" stream 0';
 
-  function expectBad(bytes: number[] | Uint8Array, width: number, message?: RegExp, end?: number): void {
+  function expectBad(bytes: number[] | Uint8Array, width: number, message?: RegExp, end?: number, flag = TABLE_FLAGS.bitmap): void {
     const data = Uint8Array.from(bytes);
     let error: unknown;
     try {
-      parseFreqTable(data, 0, end ?? data.length, width, WHERE);
+      parseFreqTable(data, 0, end ?? data.length, width, flag, WHERE);
     } catch (e) {
       error = e;
     }
@@ -264,30 +293,85 @@ describe("parseFreqTable errors", () => {
     expectBad([10, 0b1000_0000 | 0b11, 0x80, 0x04, 0x80, 0x04], 2, /beyond/);
   });
 
-  it("rejects every truncation and a table running past `end`", () => {
+  it("rejects every truncation and a table running past `end`, in both presence forms", () => {
     const r = new Random(11);
-    for (const width of [1, 3, 8]) {
-      const counts = randomCounts(r, 1 << width);
-      const bytes = serializeFreqTable(makeFreqTable(15, width, normalizeFrequencies(counts, 15)));
+    const contiguous = (width: number): FreqTable => {
+      const counts = new Array<number>(1 << width).fill(0);
+      for (let s = (1 << width) > 2 ? 1 : 0; s < Math.min(1 << width, 40); s++) counts[s] = 1 + r.int(1000);
+      return makeFreqTable(15, width, normalizeFrequencies(counts, 15));
+    };
+    const tables = [1, 3, 8].flatMap((width) => [makeFreqTable(15, width, normalizeFrequencies(randomCounts(r, 1 << width), 15)), contiguous(width)]);
+    const flags = new Set<number>();
+    for (const table of tables) {
+      const { flag, bytes } = serializeFreqTable(table);
+      flags.add(flag);
       for (let cut = 0; cut < bytes.length; cut++) {
-        expectBad(bytes.subarray(0, cut), width);
-        expectBad(bytes, width, undefined, cut);
+        expectBad(bytes.subarray(0, cut), table.width, undefined, undefined, flag);
+        expectBad(bytes, table.width, undefined, cut, flag);
       }
     }
+    expect([...flags].sort()).toEqual([TABLE_FLAGS.bitmap, TABLE_FLAGS.runs]);
   });
 
-  it("reports a range outside the buffer as INVALID_ARGUMENT", () => {
+  describe("presence runs", () => {
+    const runs = TABLE_FLAGS.runs;
+    // Frequencies 512, 512 as 80 04 80 04.
+    it("rejects no runs and more runs than the alphabet allows", () => {
+      expectBad([10, 0, 0x80, 0x04, 0x80, 0x04], 2, /no runs/, undefined, runs);
+      expectBad([10, 3, 0, 0, 1, 0, 1, 0, 0x80, 0x04, 0x80, 0x04, 0x80, 0x04], 2, /3 runs, more than the 2/, undefined, runs);
+      expectBad([10, 2, 0, 0, 1, 0, 0x80, 0x04, 0x80, 0x04], 1, /2 runs, more than the 1/, undefined, runs);
+    });
+
+    it("rejects runs that are not maximal", () => {
+      expectBad([10, 2, 0, 0, 0, 0, 0x80, 0x04, 0x80, 0x04], 2, /without a gap/, undefined, runs);
+    });
+
+    it("rejects runs past the alphabet", () => {
+      expectBad([10, 1, 3, 1, 0x80, 0x04, 0x80, 0x04], 2, /past the 4 symbols/, undefined, runs);
+      expectBad([10, 1, 0, 4, 0x80, 0x04, 0x80, 0x04], 2, /past the 4 symbols/, undefined, runs);
+      expectBad([10, 2, 0, 0, 2, 1, 0x80, 0x04, 0x80, 0x04], 2, /past the 4 symbols/, undefined, runs);
+    });
+
+    it("rejects a single present symbol and non-minimal run varints", () => {
+      expectBad([10, 1, 2, 0, 0x80, 0x08], 2, /1 present symbol/, undefined, runs);
+      expectBad([10, 0x81, 0x00, 0, 1, 0x80, 0x04, 0x80, 0x04], 2, /non-minimal/, undefined, runs);
+      expectBad([10, 1, 0x80, 0x00, 1, 0x80, 0x04, 0x80, 0x04], 2, /non-minimal/, undefined, runs);
+    });
+
+    it("reads a valid run table", () => {
+      const bytes = Uint8Array.of(10, 2, 0, 0, 1, 0, 0x80, 0x04, 0x80, 0x04);
+      const { table, next } = parseFreqTable(bytes, 0, bytes.length, 2, runs, WHERE);
+      expect(Array.from(table.freqs)).toEqual([512, 0, 512, 0]);
+      expect(next).toBe(bytes.length);
+    });
+  });
+
+  it("reports a range outside the buffer or an unknown flag as INVALID_ARGUMENT", () => {
     const bytes = Uint8Array.of(10, 0b11, 0x80, 0x04, 0x80, 0x04);
-    expect(() => parseFreqTable(bytes, 0, 7, 1, WHERE)).toThrow(QansError);
-    expect(() => parseFreqTable(bytes, 4, 3, 1, WHERE)).toThrow(QansError);
-    expect(parseFreqTable(bytes, 0, 6, 1, WHERE).next).toBe(6);
+    const bitmap = TABLE_FLAGS.bitmap;
+    expect(codeOf(() => parseFreqTable(bytes, 0, 7, 1, bitmap, WHERE))).toBe("INVALID_ARGUMENT");
+    expect(codeOf(() => parseFreqTable(bytes, 4, 3, 1, bitmap, WHERE))).toBe("INVALID_ARGUMENT");
+    expect(codeOf(() => parseFreqTable(bytes, 0, 6, 1, 3, WHERE))).toBe("INVALID_ARGUMENT");
+    expect(parseFreqTable(bytes, 0, 6, 1, bitmap, WHERE).next).toBe(6);
   });
 });
 
 describe("chooseFreqTable and tablePays", () => {
   function referenceCost(counts: ArrayLike<number>, width: number, k: number): bigint {
     const f = referenceNormalize(counts, k);
-    let bytes = 1 + Math.ceil(2 ** width / 8);
+    // The smaller of the two presence forms, runs computed here from §10.3 directly.
+    let runBytes = 0;
+    let runCount = 0;
+    for (let s = 0, prevEnd = 0; s < f.length; s++) {
+      if (f[s] === 0 || (s > 0 && f[s - 1] !== 0)) continue;
+      let e = s;
+      while (e < f.length && f[e] !== 0) e++;
+      runBytes += (s - prevEnd < 128 ? 1 : 2) + (e - s - 1 < 128 ? 1 : 2);
+      runCount++;
+      prevEnd = e;
+    }
+    runBytes += runCount < 128 ? 1 : 2;
+    let bytes = 1 + Math.min(Math.ceil(2 ** width / 8), runBytes);
     let cost = 0n;
     for (let s = 0; s < f.length; s++) {
       if (f[s] === 0) continue;
@@ -353,13 +437,14 @@ describe("chooseFreqTable and tablePays", () => {
     }
   });
 
-  it("applies the §15 step 4 threshold", () => {
+  it("applies the §15 step 5 threshold", () => {
     const unit = 1n << 19n;
-    expect(tablePays(10n * unit, 1, 139)).toBe(true);
-    expect(tablePays(10n * unit, 1, 138)).toBe(false);
-    expect(tablePays(10n * unit + 1n, 1, 139)).toBe(false);
-    expect(tablePays(10n * unit + 1n, 1, 140)).toBe(true);
-    expect(tablePays(0n, 3, 385)).toBe(true);
-    expect(tablePays(0n, 3, 384)).toBe(false);
+    expect(tablePays(10n * unit, 128, 139)).toBe(true);
+    expect(tablePays(10n * unit, 128, 138)).toBe(false);
+    expect(tablePays(10n * unit + 1n, 128, 139)).toBe(false);
+    expect(tablePays(10n * unit + 1n, 128, 140)).toBe(true);
+    expect(tablePays(0n, 384, 385)).toBe(true);
+    expect(tablePays(0n, 384, 384)).toBe(false);
+    expect(tablePays(0n, 4, 5)).toBe(true);
   });
 });

@@ -171,87 +171,162 @@ function varintLength(v: number): number {
   return v < 0x80 ? 1 : v < 0x4000 ? 2 : 3;
 }
 
-/** Size in bytes of the §10.3 serialisation of these frequencies. */
+/** How a serialised table says which symbols are present (§10.3), and its table flag (§7.2). */
+export type PresenceForm = "bitmap" | "runs";
+export const TABLE_FLAGS: Record<PresenceForm, number> = { bitmap: 1, runs: 2 };
+
+/** Maximal runs of present symbols, as [first symbol, length]. */
+function presentRuns(freqs: ArrayLike<number>): [number, number][] {
+  const runs: [number, number][] = [];
+  for (let s = 0; s < freqs.length; s++) {
+    if (freqs[s] === 0) continue;
+    const last = runs[runs.length - 1];
+    if (last && last[0] + last[1] === s) last[1]++;
+    else runs.push([s, 1]);
+  }
+  return runs;
+}
+
+function presenceBytes(form: PresenceForm, freqs: ArrayLike<number>, width: number): number {
+  if (form === "bitmap") return Math.ceil((1 << width) / 8);
+  const runs = presentRuns(freqs);
+  let size = varintLength(runs.length);
+  let end = 0;
+  for (const [first, length] of runs) {
+    size += varintLength(first - end) + varintLength(length - 1);
+    end = first + length;
+  }
+  return size;
+}
+
+/** Spec §15 step 3: runs when strictly smaller than the bitmap, else the bitmap. */
+export function presenceForm(freqs: ArrayLike<number>, width: number): PresenceForm {
+  return presenceBytes("runs", freqs, width) < presenceBytes("bitmap", freqs, width) ? "runs" : "bitmap";
+}
+
+/** Size in bytes of the §10.3 serialisation of these frequencies, in the presence form §15 picks. */
 export function serializedTableSize(freqs: ArrayLike<number>, width: number): number {
   checkWidth(width);
-  let size = 1 + Math.ceil((1 << width) / 8);
+  let size = 1 + presenceBytes(presenceForm(freqs, width), freqs, width);
   for (let s = 0; s < freqs.length; s++) if (freqs[s] > 0) size += varintLength(freqs[s]);
   return size;
 }
 
-/** Spec §10.3: u8 k, presence bitmap, then minimal LEB128 frequencies of the present symbols. */
-export function serializeFreqTable(table: FreqTable): Uint8Array {
-  const { k, width, freqs } = table;
-  const out = new Uint8Array(serializedTableSize(freqs, width));
-  out[0] = k;
-  const bitmapBytes = Math.ceil((1 << width) / 8);
-  let p = 1 + bitmapBytes;
-  for (let s = 0; s < freqs.length; s++) {
-    let v = freqs[s];
-    if (v === 0) continue;
-    out[1 + (s >>> 3)] |= 1 << (s & 7);
-    while (v >= 0x80) {
-      out[p++] = (v & 0x7f) | 0x80;
-      v >>>= 7;
-    }
-    out[p++] = v;
+function writeVarint(out: Uint8Array, p: number, value: number): number {
+  let v = value;
+  while (v >= 0x80) {
+    out[p++] = (v & 0x7f) | 0x80;
+    v >>>= 7;
   }
-  return out;
+  out[p++] = v;
+  return p;
 }
 
 /**
- * Parses a §10.3 table occupying `bytes[offset, end)` (it may end earlier; `next` is where it does)
- * and applies every check §10.3 lists, throwing BAD_FREQ_TABLE with `where` in the message.
+ * Spec §10.3: u8 k, presence (bitmap or runs, whichever §15 picks), then minimal LEB128
+ * frequencies of the present symbols. Returns the table flag to write before it.
+ */
+export function serializeFreqTable(table: FreqTable): { flag: number; bytes: Uint8Array } {
+  const { k, width, freqs } = table;
+  const form = presenceForm(freqs, width);
+  const out = new Uint8Array(serializedTableSize(freqs, width));
+  out[0] = k;
+  let p = 1;
+  if (form === "bitmap") {
+    for (let s = 0; s < freqs.length; s++) if (freqs[s] > 0) out[1 + (s >>> 3)] |= 1 << (s & 7);
+    p += Math.ceil((1 << width) / 8);
+  } else {
+    const runs = presentRuns(freqs);
+    p = writeVarint(out, p, runs.length);
+    let end = 0;
+    for (const [first, length] of runs) {
+      p = writeVarint(out, p, first - end);
+      p = writeVarint(out, p, length - 1);
+      end = first + length;
+    }
+  }
+  for (let s = 0; s < freqs.length; s++) if (freqs[s] > 0) p = writeVarint(out, p, freqs[s]);
+  return { flag: TABLE_FLAGS[form], bytes: out };
+}
+
+/**
+ * Parses a §10.3 table written with table flag `flag` (1 bitmap, 2 runs) occupying
+ * `bytes[offset, end)` (it may end earlier; `next` is where it does) and applies every check §10.3
+ * lists, throwing BAD_FREQ_TABLE with `where` in the message.
  */
 export function parseFreqTable(
   bytes: Uint8Array,
   offset: number,
   end: number,
   width: number,
+  flag: number,
   where: string,
 ): { table: FreqTable; next: number } {
   checkWidth(width);
   if (!Number.isInteger(offset) || !Number.isInteger(end) || offset < 0 || offset > end || end > bytes.length) {
     throw new QansError("INVALID_ARGUMENT", `${where}: table range [${offset}, ${end}) is not within ${bytes.length} bytes`);
   }
+  if (flag !== TABLE_FLAGS.bitmap && flag !== TABLE_FLAGS.runs) {
+    throw new QansError("INVALID_ARGUMENT", `${where}: table flag ${flag} is not ${TABLE_FLAGS.bitmap} or ${TABLE_FLAGS.runs}`);
+  }
   const bad = (msg: string): QansError => new QansError("BAD_FREQ_TABLE", `${where}: frequency table ${msg}`);
-
   let p = offset;
+  const varint = (what: string): number => {
+    const start = p;
+    let v = 0;
+    let shift = 0;
+    for (;;) {
+      if (p - start === 3) throw bad(`has a varint longer than 3 bytes for ${what} at offset ${start}`);
+      if (p >= end) throw bad(`is truncated: varint of ${what} at offset ${start} runs past the end`);
+      const b = bytes[p++];
+      v += (b & 0x7f) * 2 ** shift;
+      shift += 7;
+      if ((b & 0x80) === 0) {
+        if (b === 0 && p - start > 1) throw bad(`has a non-minimal varint for ${what} at offset ${start}`);
+        return v;
+      }
+    }
+  };
+
   if (p >= end) throw bad(`is truncated: no byte for k at offset ${p}`);
   const k = bytes[p++];
   if (k < MIN_K || k > MAX_K) throw bad(`has k = ${k}, outside ${MIN_K} to ${MAX_K}`);
   const M = 1 << k;
 
   const size = 1 << width;
-  const bitmapBytes = Math.ceil(size / 8);
-  if (end - p < bitmapBytes) throw bad(`is truncated: presence bitmap needs ${bitmapBytes} bytes, ${end - p} remain`);
-  const bitmap = p;
-  p += bitmapBytes;
-  if (size < 8 && bytes[bitmap] >>> size !== 0) {
-    throw bad(`sets presence bits beyond the ${size} symbols of width ${width}`);
+  const present = new Uint8Array(size);
+  if (flag === TABLE_FLAGS.bitmap) {
+    const bitmapBytes = Math.ceil(size / 8);
+    if (end - p < bitmapBytes) throw bad(`is truncated: presence bitmap needs ${bitmapBytes} bytes, ${end - p} remain`);
+    if (size < 8 && bytes[p] >>> size !== 0) throw bad(`sets presence bits beyond the ${size} symbols of width ${width}`);
+    for (let s = 0; s < size; s++) present[s] = (bytes[p + (s >>> 3)] >>> (s & 7)) & 1;
+    p += bitmapBytes;
+  } else {
+    const runsAt = p;
+    const runs = varint("the run count");
+    if (runs === 0) throw bad(`has no runs of present symbols (at offset ${runsAt})`);
+    // Runs of at least one symbol with gaps between them: at most half the alphabet, rounded up.
+    if (runs > size / 2) throw bad(`has ${runs} runs, more than the ${size / 2} that ${size} symbols allow (at offset ${runsAt})`);
+    let next = 0;
+    for (let r = 0; r < runs; r++) {
+      const gap = varint(`the gap of run ${r}`);
+      if (r > 0 && gap === 0) throw bad(`run ${r} follows run ${r - 1} without a gap, so the runs are not maximal (at offset ${p - 1})`);
+      const length = varint(`the length of run ${r}`) + 1;
+      const first = next + gap;
+      if (first + length > size) throw bad(`run ${r} covers symbols ${first} to ${first + length - 1}, past the ${size} symbols of width ${width}`);
+      present.fill(1, first, first + length);
+      next = first + length;
+    }
   }
-  let present = 0;
-  for (let s = 0; s < size; s++) if ((bytes[bitmap + (s >>> 3)] >>> (s & 7)) & 1) present++;
-  if (present < 2) throw bad(`has ${present} present symbol${present === 1 ? "" : "s"}; at least 2 are required`);
+  let count = 0;
+  for (let s = 0; s < size; s++) count += present[s];
+  if (count < 2) throw bad(`has ${count} present symbol${count === 1 ? "" : "s"}; at least 2 are required`);
 
   const freqs = new Uint32Array(size);
   let sum = 0;
   for (let s = 0; s < size; s++) {
-    if (((bytes[bitmap + (s >>> 3)] >>> (s & 7)) & 1) === 0) continue;
-    const start = p;
-    let v = 0;
-    let shift = 0;
-    for (;;) {
-      if (p - start === 3) throw bad(`has a varint longer than 3 bytes for symbol ${s} at offset ${start}`);
-      if (p >= end) throw bad(`is truncated: varint of symbol ${s} at offset ${start} runs past the end`);
-      const b = bytes[p++];
-      v += (b & 0x7f) * 2 ** shift;
-      shift += 7;
-      if ((b & 0x80) === 0) {
-        if (b === 0 && p - start > 1) throw bad(`has a non-minimal varint for symbol ${s} at offset ${start}`);
-        break;
-      }
-    }
+    if (present[s] === 0) continue;
+    const v = varint(`symbol ${s}`);
     if (v === 0) throw bad(`gives present symbol ${s} frequency 0`);
     if (v >= M) throw bad(`gives symbol ${s} frequency ${v}, not below 2^${k} = ${M}`);
     freqs[s] = v;
@@ -314,10 +389,10 @@ export function chooseFreqTable(
 }
 
 /**
- * Spec §15 step 4: a table pays when the estimated coded size in bytes, plus 128 bytes of states
- * per block, is below the bit-packed size `rawBytes`.
+ * Spec §15 step 5: a table pays when the estimated coded size in bytes, plus the blocks' final
+ * states (`stateBytes`), is below the bit-packed size `rawBytes`.
  */
-export function tablePays(cost: bigint, blockCount: number, rawBytes: number): boolean {
+export function tablePays(cost: bigint, stateBytes: number, rawBytes: number): boolean {
   const codedBytes = (cost + (1n << 19n) - 1n) >> 19n;
-  return codedBytes + 128n * BigInt(blockCount) < BigInt(rawBytes);
+  return codedBytes + BigInt(stateBytes) < BigInt(rawBytes);
 }

@@ -19,7 +19,7 @@ import { crc32c } from "./crc32c.js";
 import { mergeFloatPlanes, splitFloatPlanes } from "./float-planes.js";
 import type { FreqTable } from "./freq-table.js";
 import { addHistogram, histogram } from "./histogram.js";
-import { ransEncode, RansDecoder } from "./rans.js";
+import { laneCode, ransEncode, RansDecoder } from "./rans.js";
 
 /**
  * The codec's hot kernels behind one interface, with two implementations: the TypeScript modules
@@ -31,7 +31,7 @@ export type KernelSetName = "typescript" | "native";
 
 /** Decodes the RANS blocks of one stream; built once per frequency table. */
 export interface RansBlockDecoder {
-  decode(payload: Uint8Array, count: number, out: Uint8Array, where: string): void;
+  decode(payload: Uint8Array, count: number, lanes: number, out: Uint8Array, where: string): void;
 }
 
 /**
@@ -116,7 +116,7 @@ export interface Kernels {
   addHistogram(into: Float64Array, symbols: Uint8Array): void;
   packBits(symbols: Uint8Array, width: number): Uint8Array;
   unpackBits(payload: Uint8Array, count: number, width: number, out: Uint8Array, where: string): void;
-  ransEncode(symbols: Uint8Array, table: FreqTable): Uint8Array;
+  ransEncode(symbols: Uint8Array, table: FreqTable, lanes: number): Uint8Array;
   ransDecoder(table: FreqTable): RansBlockDecoder;
   splitFloatPlanes(dtype: DType, bytes: Uint8Array): Uint8Array[];
   mergeFloatPlanes(dtype: DType, planes: Uint8Array[], out: Uint8Array): void;
@@ -192,6 +192,11 @@ function promised<T>(start: (callback: (error: Error | null, result?: T) => void
   });
 }
 
+/** Byte 1 of a block's header as jobs take it: the CONST symbol or the RANS lane code. */
+function headerParam(header: BlockHeader): number {
+  return header.mode === "CONST" ? header.constSymbol : header.mode === "RANS" ? laneCode(header.lanes) : 0;
+}
+
 /** The job action for a block whose fields fail: compute its checksum only. */
 const CHECKSUM_ONLY = 3;
 
@@ -216,7 +221,7 @@ function nativeBlockJobs(addon: NativeAddon): BlockJobs {
         fields[f + 2] = headerAt - frameOffset + BLOCK_HEADER_SIZE;
         fields[f + 3] = payloadLength;
         fields[f + 4] = header ? BLOCK_MODES[header.mode] : CHECKSUM_ONLY;
-        fields[f + 5] = header?.constSymbol ?? 0;
+        fields[f + 5] = header ? headerParam(header) : 0;
         fields[f + 6] = count;
         fields[f + 7] = outputOffset;
       }
@@ -301,10 +306,10 @@ function nativeKernels(addon: NativeAddon): Kernels {
         rethrow(error, where);
       }
     },
-    ransEncode(symbols, table) {
+    ransEncode(symbols, table, lanes) {
       checkTableShape(table);
       try {
-        return addon.ransEncode(symbols, table.freqs, table.k);
+        return addon.ransEncode(symbols, table.freqs, table.k, lanes);
       } catch (error) {
         rethrow(error, undefined, TABLE_CODES);
       }
@@ -312,9 +317,9 @@ function nativeKernels(addon: NativeAddon): Kernels {
     ransDecoder(table) {
       const native = nativeDecodeTable(addon, table);
       return {
-        decode(payload, count, out, where) {
+        decode(payload, count, lanes, out, where) {
           try {
-            addon.ransDecode(native, payload, count, out);
+            addon.ransDecode(native, payload, count, lanes, out);
           } catch (error) {
             rethrow(error, where);
           }

@@ -1,12 +1,15 @@
 import { kernels } from "../codec/kernels.js";
-import { RANS_STATE_BYTES } from "../codec/rans.js";
+import { laneCode, RANS_MAX_LANE_CODE, RANS_MAX_LANES, ransStateBytes } from "../codec/rans.js";
 import { QansError } from "../errors.js";
 import { BLOCK_HEADER_SIZE, BLOCK_MODE_NAMES, BLOCK_MODES, type BlockMode } from "./constants.js";
 import { hex } from "./checksum.js";
 
 export interface BlockHeader {
   mode: BlockMode;
+  /** The repeated symbol of a CONST block; 0 otherwise. */
   constSymbol: number;
+  /** The rANS lanes of a RANS block (32 >> its lane code); 32 for the other modes, which have none. */
+  lanes: number;
   count: number;
   payloadLength: number;
 }
@@ -15,11 +18,23 @@ export function encodeBlockHeader(block: BlockHeader, payload: Uint8Array): Uint
   const bytes = new Uint8Array(BLOCK_HEADER_SIZE);
   const view = new DataView(bytes.buffer);
   view.setUint8(0, BLOCK_MODES[block.mode]);
-  view.setUint8(1, block.mode === "CONST" ? block.constSymbol : 0);
+  view.setUint8(1, headerByte1(block));
   view.setUint32(4, block.count, true);
   view.setUint32(8, payload.length, true);
   view.setUint32(12, blockChecksum(bytes, payload), true);
   return bytes;
+}
+
+/** Byte 1 of a block header (§9): the CONST symbol, or the lane code of a RANS block. */
+function headerByte1(block: BlockHeader): number {
+  switch (block.mode) {
+    case "CONST":
+      return block.constSymbol;
+    case "RANS":
+      return laneCode(block.lanes);
+    case "RAW":
+      return 0;
+  }
 }
 
 /** The payload length field, which a reader needs before it can fetch the payload. */
@@ -59,21 +74,27 @@ export function checkBlockFields(
   const modeCode = view.getUint8(0);
   const mode = BLOCK_MODE_NAMES[modeCode];
   if (mode === undefined) throw new QansError("BAD_BLOCK", `${where}: unknown block mode ${modeCode} (at byte ${fileOffset})`);
-  const constSymbol = view.getUint8(1);
-  if ((mode !== "CONST" && constSymbol !== 0) || view.getUint16(2, true) !== 0) {
+  const byte1 = view.getUint8(1);
+  if ((mode === "RAW" && byte1 !== 0) || view.getUint16(2, true) !== 0) {
     throw new QansError("RESERVED_BITS", `${where}: reserved block header bytes are not zero (at byte ${fileOffset + 1})`);
   }
+  if (mode === "RANS" && byte1 > RANS_MAX_LANE_CODE) {
+    throw new QansError("BAD_BLOCK", `${where}: RANS lane code ${byte1} is above ${RANS_MAX_LANE_CODE} (at byte ${fileOffset + 1})`);
+  }
+  const constSymbol = mode === "CONST" ? byte1 : 0;
+  const lanes = mode === "RANS" ? RANS_MAX_LANES >> byte1 : RANS_MAX_LANES;
   const count = view.getUint32(4, true);
   if (count !== expectedCount) {
     throw new QansError("BAD_BLOCK", `${where}: block holds ${count} symbols, the layout gives ${expectedCount} (at byte ${fileOffset + 4})`);
   }
-  const broken = payloadRule(mode, payloadLength, count, width, constSymbol, hasTable);
+  const fields: BlockHeader = { mode, constSymbol, lanes, count, payloadLength };
+  const broken = payloadRule(fields, width, hasTable);
   if (broken) throw new QansError("BAD_BLOCK", `${where}: ${mode} payload of ${payloadLength} bytes ${broken} (at byte ${fileOffset + 8})`);
-  return { mode, constSymbol, count, payloadLength };
+  return fields;
 }
 
 /** The payload rule of spec §9 that a block breaks, or undefined. */
-function payloadRule(mode: BlockMode, payloadLength: number, count: number, width: number, constSymbol: number, hasTable: boolean): string | undefined {
+function payloadRule({ mode, constSymbol, lanes, count, payloadLength }: BlockHeader, width: number, hasTable: boolean): string | undefined {
   switch (mode) {
     case "RAW":
       return payloadLength !== Math.ceil((count * width) / 8) ? `is not ceil(${count} x ${width} / 8) bytes` : undefined;
@@ -82,8 +103,9 @@ function payloadRule(mode: BlockMode, payloadLength: number, count: number, widt
       return constSymbol >= 2 ** width ? `repeats symbol ${constSymbol}, which is not below 2^${width}` : undefined;
     case "RANS":
       if (!hasTable) return "belongs to a stream without a frequency table";
-      if (payloadLength < RANS_STATE_BYTES || payloadLength > RANS_STATE_BYTES + 2 * count || payloadLength % 2 !== 0) {
-        return `is not an even length from ${RANS_STATE_BYTES} to ${RANS_STATE_BYTES + 2 * count}`;
+      const states = ransStateBytes(lanes);
+      if (payloadLength < states || payloadLength > states + 2 * count || payloadLength % 2 !== 0) {
+        return `is not an even length from ${states} to ${states + 2 * count} (${lanes} lanes)`;
       }
       return undefined;
   }

@@ -1,6 +1,6 @@
-/** On-disk constants of QANS 1.0 (spec/qans-v1.md). */
+/** On-disk constants of QANS 1.1 (spec/qans-v1.md). */
 export const FORMAT_MAJOR = 1;
-export const FORMAT_MINOR = 0;
+export const FORMAT_MINOR = 1;
 
 export const FILE_MAGIC = Uint8Array.of(0x51, 0x41, 0x4e, 0x53, 0x0d, 0x0a, 0x1a, 0x0a);
 export const TRAILER_MAGIC = Uint8Array.of(0x51, 0x41, 0x4e, 0x53, 0x54, 0x52, 0x4c, 0x0a);

@@ -1,5 +1,5 @@
 import { crc32c } from "../codec/crc32c.js";
-import { RANS_STATE_BYTES } from "../codec/rans.js";
+import { RANS_MAX_LANES, ransStateBytes } from "../codec/rans.js";
 import { QansError } from "../errors.js";
 import { ByteReader, ByteWriter, align64, bytesEqual } from "./bytes.js";
 import { FILE_HEADER_SIZE, INDEX_FRAME_OVERHEAD, LIMITS, TAG_INDEX } from "./constants.js";
@@ -114,7 +114,7 @@ function readEntry(body: ByteReader, trailer: Trailer): IndexEntry {
   for (let i = 0; i < lengthCount; i++) {
     const length = view.getUint32(4 * i, true);
     const count = blockSymbolCount(symbols, descriptor.log2Block, Math.floor(i / descriptor.streamCount));
-    if (length > RANS_STATE_BYTES + 2 * count) {
+    if (length > ransStateBytes(RANS_MAX_LANES) + 2 * count) {
       throw new QansError("OFFSET_OUT_OF_RANGE", `${where}: block ${i} payload of ${length} bytes exceeds the largest a ${count}-symbol block can need`);
     }
     payloadLengths[i] = length;

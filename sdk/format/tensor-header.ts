@@ -1,5 +1,5 @@
 import { crc32c } from "../codec/crc32c.js";
-import { parseFreqTable, serializeFreqTable, type FreqTable } from "../codec/freq-table.js";
+import { parseFreqTable, serializeFreqTable, TABLE_FLAGS, type FreqTable } from "../codec/freq-table.js";
 import { QansError } from "../errors.js";
 import { validateQuantParams } from "../quant/dequantize.js";
 import { f16BitsToF32, f32ToF16Bits } from "../quant/float16.js";
@@ -32,8 +32,12 @@ export function encodeTensorHeader(header: TensorHeader): Uint8Array {
   writeTensorDescriptor(writer, header);
   for (const stream of header.streams) {
     writer.u8(stream.width);
-    if (stream.table) writer.u8(1).bytes(serializeFreqTable(stream.table));
-    else writer.u8(0);
+    if (stream.table) {
+      const { flag, bytes } = serializeFreqTable(stream.table);
+      writer.u8(flag).bytes(bytes);
+    } else {
+      writer.u8(0);
+    }
   }
   if (header.quant) writeQuantParams(writer, header.quant);
   const length = writer.length + 4;
@@ -86,10 +90,10 @@ export function decodeTensorHeader(bytes: Uint8Array, fileOffset: number): Tenso
     const valid = expectedWidths ? width === expectedWidths[s] : width >= 2 && width <= 8;
     if (!valid) throw new QansError("BAD_HEADER", `${where}: stream ${s} has symbol width ${width}, which ${descriptor.encoding} does not allow`);
     const flag = reader.u8("table flag");
-    if (flag > 1) reader.fail("RESERVED_BITS", `stream ${s} table flag is ${flag}`);
+    if (flag > TABLE_FLAGS.runs) reader.fail("RESERVED_BITS", `stream ${s} table flag is ${flag}`);
     let table: FreqTable | null = null;
-    if (flag === 1) {
-      const parsed = parseFreqTable(bytes, reader.offset, reader.end, width, `${where} stream ${s}`);
+    if (flag !== 0) {
+      const parsed = parseFreqTable(bytes, reader.offset, reader.end, width, flag, `${where} stream ${s}`);
       table = parsed.table;
       reader.offset = parsed.next;
     }

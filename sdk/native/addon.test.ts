@@ -143,14 +143,27 @@ describe.skipIf(!addon)("the native binding", () => {
       ["makeDecodeTable, Int32Array", () => a.makeDecodeTable(new Int32Array([512, 512]) as never, 10), "INVALID_ARGUMENT"],
       ["the table's constructor without new", () => (table.constructor as (...args: unknown[]) => unknown)(new Uint32Array([512, 512]), 10), "INVALID_ARGUMENT"],
       ["the table's constructor without arguments", () => new (table.constructor as new () => unknown)(), "INVALID_ARGUMENT"],
-      ["ransDecode with a plain object", () => a.ransDecode({} as never, new Uint8Array(128), 0, u8), "INVALID_ARGUMENT"],
-      ["ransDecode with a Uint8Array as table", () => a.ransDecode(u8 as never, new Uint8Array(128), 0, u8), "INVALID_ARGUMENT"],
-      ["ransDecode, negative count", () => a.ransDecode(table, new Uint8Array(128), -1, u8), "INVALID_ARGUMENT"],
-      ["ransDecode, short output", () => a.ransDecode(table, new Uint8Array(128), 9, u8), "INVALID_ARGUMENT"],
-      ["ransDecode, empty payload", () => a.ransDecode(table, new Uint8Array(0), 8, u8), "BAD_BLOCK"],
-      ["ransDecode, zero states", () => a.ransDecode(table, new Uint8Array(128), 0, u8), "BAD_FINAL_STATE"],
-      ["ransEncode, symbol outside", () => a.ransEncode(new Uint8Array([5]), new Uint32Array([512, 512]), 10), "INVALID_ARGUMENT"],
-      ["ransEncode, k as string", () => a.ransEncode(u8, new Uint32Array([512, 512]), "10" as never), "INVALID_ARGUMENT"],
+      ["ransDecode with a plain object", () => a.ransDecode({} as never, new Uint8Array(128), 0, 32, u8), "INVALID_ARGUMENT"],
+      ["ransDecode with a Uint8Array as table", () => a.ransDecode(u8 as never, new Uint8Array(128), 0, 32, u8), "INVALID_ARGUMENT"],
+      ["ransDecode, negative count", () => a.ransDecode(table, new Uint8Array(128), -1, 32, u8), "INVALID_ARGUMENT"],
+      ["ransDecode, short output", () => a.ransDecode(table, new Uint8Array(128), 9, 32, u8), "INVALID_ARGUMENT"],
+      ["ransDecode, the old four arguments", () => (a.ransDecode as (...args: unknown[]) => void)(table, new Uint8Array(128), 0, u8), "INVALID_ARGUMENT"],
+      ["ransDecode, 0 lanes", () => a.ransDecode(table, new Uint8Array(128), 0, 0, u8), "INVALID_ARGUMENT"],
+      ["ransDecode, 3 lanes", () => a.ransDecode(table, new Uint8Array(12), 0, 3, u8), "INVALID_ARGUMENT"],
+      ["ransDecode, 64 lanes", () => a.ransDecode(table, new Uint8Array(256), 0, 64, u8), "INVALID_ARGUMENT"],
+      ["ransDecode, 2.5 lanes", () => a.ransDecode(table, new Uint8Array(8), 0, 2.5, u8), "INVALID_ARGUMENT"],
+      ["ransDecode, lanes as string", () => a.ransDecode(table, new Uint8Array(128), 0, "32" as never, u8), "INVALID_ARGUMENT"],
+      ["ransDecode, empty payload", () => a.ransDecode(table, new Uint8Array(0), 8, 32, u8), "BAD_BLOCK"],
+      ["ransDecode, 32 lanes' states on 1 lane", () => a.ransDecode(table, new Uint8Array(128), 8, 1, u8), "BAD_BLOCK"],
+      ["ransDecode, zero states", () => a.ransDecode(table, new Uint8Array(128), 0, 32, u8), "BAD_FINAL_STATE"],
+      ["ransDecode, a zero state on 1 lane", () => a.ransDecode(table, new Uint8Array(4), 0, 1, u8), "BAD_FINAL_STATE"],
+      ["ransEncode, symbol outside", () => a.ransEncode(new Uint8Array([5]), new Uint32Array([512, 512]), 10, 32), "INVALID_ARGUMENT"],
+      ["ransEncode, symbol outside on 1 lane", () => a.ransEncode(new Uint8Array([5]), new Uint32Array([512, 512]), 10, 1), "INVALID_ARGUMENT"],
+      ["ransEncode, k as string", () => a.ransEncode(u8, new Uint32Array([512, 512]), "10" as never, 32), "INVALID_ARGUMENT"],
+      ["ransEncode, no lanes", () => (a.ransEncode as (...args: unknown[]) => Uint8Array)(u8, new Uint32Array([512, 512]), 10), "INVALID_ARGUMENT"],
+      ["ransEncode, 6 lanes", () => a.ransEncode(u8, new Uint32Array([512, 512]), 10, 6), "INVALID_ARGUMENT"],
+      ["ransEncode, -1 lanes", () => a.ransEncode(u8, new Uint32Array([512, 512]), 10, -1), "INVALID_ARGUMENT"],
+      ["ransEncode, NaN lanes", () => a.ransEncode(u8, new Uint32Array([512, 512]), 10, Number.NaN), "INVALID_ARGUMENT"],
       ["splitFloatPlanes of F64", () => a.splitFloatPlanes("F64" as never, u8), "BAD_DTYPE"],
       ["splitFloatPlanes of a number", () => a.splitFloatPlanes(1 as never, u8), "BAD_DTYPE"],
       ["splitFloatPlanes, partial element", () => a.splitFloatPlanes("F32", new Uint8Array(6)), "INVALID_ARGUMENT"],
@@ -196,7 +209,7 @@ describe.skipIf(!addon)("the native binding", () => {
       const a = require(${JSON.stringify(nativeAddonPath())});
       const table = a.makeDecodeTable(new Uint32Array([512, 512]), 10);
       const out = new Uint8Array(0);
-      a.ransDecode(table, a.ransEncode(out, new Uint32Array([512, 512]), 10), 0, out);
+      a.ransDecode(table, a.ransEncode(out, new Uint32Array([512, 512]), 10, 1), 0, 1, out);
       parentPort.postMessage(a.crc32c(new TextEncoder().encode("123456789"), 0));`;
     const main = `
       const { Worker } = require("node:worker_threads");

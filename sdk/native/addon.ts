@@ -13,7 +13,7 @@ import { fileURLToPath } from "node:url";
  */
 
 /** The addon's version of the functions below; native/src/binding.cc has the same number. */
-const ABI_VERSION = 2;
+const ABI_VERSION = 3;
 
 /** The decode lookups of one frequency table, built in native memory. */
 export interface NativeDecodeTable {
@@ -23,8 +23,9 @@ export interface NativeDecodeTable {
 /**
  * One tensor frame's blocks to check and decode (native/src/block_jobs.h). `blocks` holds
  * {@link DECODE_JOB_FIELDS} numbers per block: stream, offset of its 16-byte header and of its
- * payload within `frame`, payload length, action (0 RAW, 1 CONST, 2 RANS, 3 checksum only), CONST
- * symbol, symbol count, offset of its symbols in the stream's `out`.
+ * payload within `frame`, payload length, action (0 RAW, 1 CONST, 2 RANS, 3 checksum only), byte 1
+ * of the header (CONST symbol or RANS lane code, spec §9), symbol count, offset of its symbols in
+ * the stream's `out`.
  */
 export interface NativeDecodeJob {
   frame: Uint8Array;
@@ -49,10 +50,13 @@ export interface NativeEncodeJob {
   streams: { symbols: Uint8Array; width: number; freqs: Uint32Array | null; k: number }[];
 }
 
-/** Block-major: mode code (spec §9), CONST symbol and payload per block; failures as in decoding. */
+/**
+ * Block-major: mode code (spec §9), header byte 1 (CONST symbol or RANS lane code) and payload per
+ * block; failures as in decoding.
+ */
 export interface NativeEncodeResult {
   modes: Uint8Array;
-  constSymbols: Uint8Array;
+  headerParams: Uint8Array;
   payloads: Uint8Array[];
   failures: { block: number; error: Error }[];
 }
@@ -65,8 +69,9 @@ export interface NativeAddon {
   readonly simdEnvironmentIgnored: boolean;
   readonly threadEnvironmentIgnored: boolean;
   makeDecodeTable(freqs: Uint32Array, k: number): NativeDecodeTable;
-  ransDecode(table: NativeDecodeTable, payload: Uint8Array, count: number, out: Uint8Array): void;
-  ransEncode(symbols: Uint8Array, freqs: Uint32Array, k: number): Uint8Array;
+  /** `lanes` is 32, 16, 8, 4, 2 or 1 (spec §10.1). */
+  ransDecode(table: NativeDecodeTable, payload: Uint8Array, count: number, lanes: number, out: Uint8Array): void;
+  ransEncode(symbols: Uint8Array, freqs: Uint32Array, k: number, lanes: number): Uint8Array;
   crc32c(data: Uint8Array, previous: number): number;
   histogram(symbols: Uint8Array, alphabet: number): Float64Array;
   packBits(symbols: Uint8Array, width: number): Uint8Array;

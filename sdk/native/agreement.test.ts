@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { encodeBlock, StreamDecoder, type EncodedBlock } from "../codec/block-codec.js";
 import { makeFreqTable, normalizeFrequencies, type FreqTable } from "../codec/freq-table.js";
 import { nativeKernelSet, typescriptKernels as ts, useKernels, type Kernels } from "../codec/kernels.js";
-import { RANS_L, RANS_STATE_BYTES } from "../codec/rans.js";
+import { RANS_L, RANS_MAX_LANES, ransStateBytes, referenceLanes } from "../codec/rans.js";
 import { quantizeRtn, type QuantParams } from "../quant/rtn.js";
 import { codeOf, type Outcome } from "../testing/outcome.js";
 import { sameBytes, specialFloatTensor } from "../testing/fixtures.js";
@@ -56,8 +56,19 @@ function drawSymbols(random: Random, table: FreqTable, count: number): Uint8Arra
   return out;
 }
 
-// The last is three default-size blocks (2^17 symbols each) and a partial round of lanes.
-const RANS_LENGTHS = [0, 1, 31, 32, 33, 4095, 4097, 3 * 4096 + 2 * 32 + 5, 3 * 2 ** 17 + 5];
+/** Every lane count a block can have (spec §10.1). */
+const LANES = [32, 16, 8, 4, 2, 1];
+
+/**
+ * Block lengths for each lane count: none, one symbol, a round of lanes and one symbol either side,
+ * two rounds and one, and lengths the reference writer gives that many lanes (§15 step 4). On 32
+ * lanes the last is three default-size blocks (2^17 symbols each) and a partial round.
+ */
+function ransLengths(lanes: number): number[] {
+  const around = [0, 1, lanes - 1, lanes, lanes + 1, 2 * lanes + 1];
+  const lengths = lanes === RANS_MAX_LANES ? [...around, 4095, 4097, 3 * 4096 + 2 * 32 + 5, 3 * 2 ** 17 + 5] : [...around, 1000, 1024 * lanes, 2048 * lanes - 1];
+  return [...new Set(lengths)];
+}
 
 describe.skipIf(!native)("native and TypeScript kernels agree", () => {
   afterAll(() => {
@@ -65,15 +76,17 @@ describe.skipIf(!native)("native and TypeScript kernels agree", () => {
   });
 
   // The TypeScript results do not depend on the level: computed once, compared at every level.
-  const rans: { width: number; k: number; table: FreqTable; symbols: Uint8Array; encoded: Uint8Array }[] = [];
+  const rans: { width: number; k: number; lanes: number; table: FreqTable; symbols: Uint8Array; encoded: Uint8Array }[] = [];
   beforeAll(() => {
     const random = new Random(0x5eed);
     for (let width = 1; width <= 8; width++) {
       for (let k = 10; k <= 15; k++) {
         const table = randomTable(random, width, k);
-        for (const length of RANS_LENGTHS) {
-          const symbols = drawSymbols(random, table, length);
-          rans.push({ width, k, table, symbols, encoded: ts.ransEncode(symbols, table) });
+        for (const lanes of LANES) {
+          for (const length of ransLengths(lanes)) {
+            const symbols = drawSymbols(random, table, length);
+            rans.push({ width, k, lanes, table, symbols, encoded: ts.ransEncode(symbols, table, lanes) });
+          }
         }
       }
     }
@@ -84,70 +97,103 @@ describe.skipIf(!native)("native and TypeScript kernels agree", () => {
       expect(addon!.setSimdLevel(level)).toBe(level);
     });
 
-    it("rANS: encoder output and decoder output for every width 1..8, k 10..15 and length", () => {
-      expect(rans.length).toBe(8 * 6 * RANS_LENGTHS.length);
-      for (const { width, k, table, symbols, encoded } of rans) {
-        const label = `width ${width}, k ${k}, ${symbols.length} symbols`;
-        const mine = native!.ransEncode(symbols, table);
+    it("rANS: encoder output and decoder output for every width 1..8, k 10..15, lane count and length", () => {
+      expect(rans.length).toBe(8 * 6 * LANES.reduce((sum, lanes) => sum + ransLengths(lanes).length, 0));
+      for (const { width, k, lanes, table, symbols, encoded } of rans) {
+        const label = `width ${width}, k ${k}, ${lanes} lanes, ${symbols.length} symbols`;
+        expect(encoded.length, label).toBeGreaterThanOrEqual(ransStateBytes(lanes));
+        const mine = native!.ransEncode(symbols, table, lanes);
         expect(sameBytes(mine, encoded), label).toBe(true);
         const out = new Uint8Array(symbols.length);
-        native!.ransDecoder(table).decode(encoded, symbols.length, out, "test");
+        native!.ransDecoder(table).decode(encoded, symbols.length, lanes, out, "test");
         expect(sameBytes(out, symbols), label).toBe(true);
       }
     });
 
-    it("rANS: corrupt payloads fail with the same code", () => {
+    it("rANS: corrupt payloads fail with the same code, and leave the same symbols before the error, on every lane count", () => {
       const random = new Random(77);
-      const seen = new Set<Outcome>();
-      for (const { table, symbols, encoded } of rans) {
-        if (symbols.length < 33) continue;
+      const seen = new Map<number, Set<Outcome>>(LANES.map((lanes) => [lanes, new Set<Outcome>()]));
+      for (const { table, lanes, symbols, encoded } of rans) {
         const n = symbols.length;
-        const variants: [string, Uint8Array, number][] = [];
+        if (n < Math.min(33, 2 * lanes + 1)) continue;
+        const states = ransStateBytes(lanes);
+        const variants: [string, Uint8Array, number, number][] = [];
         const low = encoded.slice();
-        low.set([(RANS_L - 1) & 0xff, (RANS_L - 1) >> 8, 0, 0], 4 * random.int(32));
-        variants.push(["a stored state below L", low, n]);
+        low.set([(RANS_L - 1) & 0xff, (RANS_L - 1) >> 8, 0, 0], 4 * random.int(lanes));
+        variants.push(["a stored state below L", low, n, lanes]);
         const high = encoded.slice();
-        high[4 * random.int(32) + 3] = 0x80;
-        variants.push(["a stored state of 2^31", high, n]);
+        high[4 * random.int(lanes) + 3] = 0x80;
+        variants.push(["a stored state of 2^31", high, n, lanes]);
         const extra = new Uint8Array(encoded.length + 2);
         extra.set(encoded);
         extra.set([random.int(256), random.int(256)], encoded.length);
-        variants.push(["an extra trailing word", extra, n]);
-        if (encoded.length > RANS_STATE_BYTES) variants.push(["a truncated payload", encoded.subarray(0, encoded.length - 2), n]);
-        variants.push(["an odd length", encoded.subarray(0, encoded.length - 1), n]);
-        variants.push(["states only", encoded.subarray(0, RANS_STATE_BYTES), n]);
-        variants.push(["one symbol fewer", encoded, n - 1]);
-        variants.push(["random bytes", random.bytes(RANS_STATE_BYTES + 2 * random.int(n + 1)), n]);
+        variants.push(["an extra trailing word", extra, n, lanes]);
+        if (encoded.length > states) variants.push(["a truncated payload", encoded.subarray(0, encoded.length - 2), n, lanes]);
+        variants.push(["an odd length", encoded.subarray(0, encoded.length - 1), n, lanes]);
+        variants.push(["states only", encoded.subarray(0, states), n, lanes]);
+        variants.push(["one symbol fewer", encoded, n - 1, lanes]);
+        variants.push(["a round of lanes fewer", encoded, n - lanes, lanes]);
+        variants.push(["random bytes", random.bytes(states + 2 * random.int(n + 1)), n, lanes]);
         const words = encoded.slice();
-        if (words.length > RANS_STATE_BYTES) words[RANS_STATE_BYTES + random.int(words.length - RANS_STATE_BYTES)] ^= 1 << random.int(8);
-        variants.push(["a flipped bit in a word", words, n]);
-        for (const [what, payload, count] of variants) {
-          const outcome = expectSameOutcome((kernels) => kernels.ransDecoder(table).decode(payload, count, new Uint8Array(count), "t"), what);
-          seen.add(outcome);
+        if (words.length > states) words[states + random.int(words.length - states)] ^= 1 << random.int(8);
+        variants.push(["a flipped bit in a word", words, n, lanes]);
+        const last = encoded.slice();
+        if (last.length > states) last[last.length - 1 - random.int(Math.min(8, last.length - states))] ^= 1 << random.int(8);
+        variants.push(["a flipped bit in the last words", last, n, lanes]);
+        if (lanes < RANS_MAX_LANES) variants.push(["decoded on twice the lanes", encoded, n, 2 * lanes]);
+        if (lanes > 1) variants.push(["decoded on half the lanes", encoded, n, lanes / 2]);
+        for (const [what, payload, count, decodeLanes] of variants) {
+          const label = `${what} (${lanes} lanes, ${n} symbols)`;
+          const outs = { typescript: new Uint8Array(count).fill(0xa5), native: new Uint8Array(count).fill(0xa5) };
+          const outcome = expectSameOutcome((kernels) => kernels.ransDecoder(table).decode(payload, count, decodeLanes, outs[kernels.name], "t"), label);
+          expect(sameBytes(outs.native, outs.typescript), `${label}: symbols`).toBe(true);
+          if (decodeLanes === lanes) seen.get(lanes)!.add(outcome);
         }
       }
-      // The variants reach every failure the decoder has.
-      expect([...seen].sort()).toEqual(expect.arrayContaining(["BAD_BLOCK", "BAD_FINAL_STATE", "BLOCK_OVERRUN", "TRAILING_DATA"]));
+      // On every lane count, the variants reach every failure the decoder has.
+      for (const [lanes, outcomes] of seen) {
+        expect([...outcomes].sort(), `${lanes} lanes`).toEqual(expect.arrayContaining(["BAD_BLOCK", "BAD_FINAL_STATE", "BLOCK_OVERRUN", "TRAILING_DATA"]));
+      }
     });
 
     it("rANS: argument and table errors have the same codes", () => {
       const table = makeFreqTable(10, 4, [512, 256, 0, 128, 64, 32, 16, 8, 4, 2, 1, 1, 0, 0, 0, 0]);
       const symbols = new Uint8Array([1, 3, 0]);
-      expect(expectSameOutcome((k) => k.ransEncode(symbols, table), "a valid block")).toBe("no error");
-      expect(expectSameOutcome((k) => k.ransEncode(new Uint8Array([0, 2, 1]), table), "a symbol of frequency 0")).toBe("INVALID_ARGUMENT");
-      expectSameOutcome((k) => k.ransEncode(new Uint8Array([200]), table), "a symbol outside the alphabet");
+      for (const lanes of LANES) {
+        expect(expectSameOutcome((k) => k.ransEncode(symbols, table, lanes), `a valid block on ${lanes} lanes`)).toBe("no error");
+        expect(expectSameOutcome((k) => k.ransEncode(new Uint8Array([0, 2, 1]), table, lanes), "a symbol of frequency 0")).toBe("INVALID_ARGUMENT");
+      }
+      expectSameOutcome((k) => k.ransEncode(new Uint8Array([200]), table, 32), "a symbol outside the alphabet");
       const skewed = { ...table, freqs: table.freqs.map((f, i) => (i === 0 ? f + 1 : f)) };
-      expectSameOutcome((k) => k.ransEncode(symbols, skewed), "frequencies that do not sum to 2^k");
+      expectSameOutcome((k) => k.ransEncode(symbols, skewed, 32), "frequencies that do not sum to 2^k");
+      expectSameOutcome((k) => k.ransEncode(symbols, skewed, 3), "frequencies that do not sum to 2^k, on 3 lanes");
       expectSameOutcome((k) => k.ransDecoder(skewed), "a decoder for that table");
       expectSameOutcome((k) => k.ransDecoder({ ...table, k: 16 }), "k = 16");
       expectSameOutcome((k) => k.ransDecoder({ ...table, width: 3 }), "a width that does not match the table");
       const decoder = { typescript: ts.ransDecoder(table), native: native!.ransDecoder(table) };
       for (const count of [-1, 1.5, Number.NaN]) {
-        expect(codeOf(() => decoder.native.decode(new Uint8Array(128), count, new Uint8Array(4), "t"))).toBe(
-          codeOf(() => decoder.typescript.decode(new Uint8Array(128), count, new Uint8Array(4), "t")),
+        expect(codeOf(() => decoder.native.decode(new Uint8Array(128), count, 32, new Uint8Array(4), "t"))).toBe(
+          codeOf(() => decoder.typescript.decode(new Uint8Array(128), count, 32, new Uint8Array(4), "t")),
         );
       }
-      expect(codeOf(() => decoder.native.decode(new Uint8Array(132), 5, new Uint8Array(4), "t"))).toBe("INVALID_ARGUMENT");
+      expect(codeOf(() => decoder.native.decode(new Uint8Array(132), 5, 32, new Uint8Array(4), "t"))).toBe("INVALID_ARGUMENT");
+      // Lane counts other than 32, 16, 8, 4, 2 and 1.
+      for (const lanes of [0, 3, 6, 33, 64, -1, 2.5, Number.NaN, Infinity]) {
+        const payload = new Uint8Array(128);
+        expect(codeOf(() => decoder.native.decode(payload, 0, lanes, new Uint8Array(4), "t")), `decode on ${lanes} lanes`).toBe("INVALID_ARGUMENT");
+        expect(codeOf(() => decoder.typescript.decode(payload, 0, lanes, new Uint8Array(4), "t")), `decode on ${lanes} lanes`).toBe("INVALID_ARGUMENT");
+        expect(expectSameOutcome((k) => k.ransEncode(symbols, table, lanes), `encode on ${lanes} lanes`)).toBe("INVALID_ARGUMENT");
+      }
+      // The states of the lane count asked for, whatever the payload holds.
+      for (const lanes of LANES) {
+        const encoded = ts.ransEncode(symbols, table, lanes);
+        for (const other of LANES) {
+          const outs = { typescript: new Uint8Array(3), native: new Uint8Array(3) };
+          const outcome = expectSameOutcome((k) => (k === ts ? decoder.typescript : decoder.native).decode(encoded, 3, other, outs[k.name], "t"), `${lanes} lanes read as ${other}`);
+          if (other === lanes) expect(outcome).toBe("no error");
+          expect(sameBytes(outs.native, outs.typescript)).toBe(true);
+        }
+      }
     });
 
     it("CONST, RAW and RANS blocks: encodeBlock and StreamDecoder give the same blocks and symbols", () => {
@@ -158,7 +204,9 @@ describe.skipIf(!native)("native and TypeScript kernels agree", () => {
           { width, table: null },
           { width, table },
         ];
-        const inputs = [new Uint8Array(100).fill((1 << width) - 1), new Uint8Array([0]), new Uint8Array(0), drawSymbols(random, table, 5000)];
+        // Lengths that the reference codes on 1, 2, 4, 8, 16 and 32 lanes.
+        const lengths = [1500, 3000, 5000, 9000, 20000, 40000];
+        const inputs = [new Uint8Array(100).fill((1 << width) - 1), new Uint8Array([0]), new Uint8Array(0), ...lengths.map((n) => drawSymbols(random, table, n))];
         for (const stream of streams) {
           // Without a table any symbol of the width can be coded (RAW).
           const uniform = stream.table ? [] : [Uint8Array.from({ length: 4097 }, () => random.int(1 << width))];
@@ -173,6 +221,7 @@ describe.skipIf(!native)("native and TypeScript kernels agree", () => {
             });
             const [a, b] = blocks;
             expect({ ...b, payload: undefined }).toEqual({ ...a, payload: undefined });
+            expect(a.lanes).toBe(a.mode === "RANS" ? referenceLanes(symbols.length) : RANS_MAX_LANES);
             expect(sameBytes(b.payload, a.payload)).toBe(true);
             const decoded = [ts, native!].map((k) => {
               useKernels(k.name);

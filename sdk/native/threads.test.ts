@@ -3,7 +3,8 @@ import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { encodeBlocks, encodeBlocksAsync, type EncodedBlock } from "../codec/block-codec.js";
 import { makeFreqTable, normalizeFrequencies } from "../codec/freq-table.js";
-import { JOB_THRESHOLDS, kernels, nativeKernelSet, useKernels } from "../codec/kernels.js";
+import { JOB_THRESHOLDS, kernels, nativeKernelSet, typescriptKernels, useKernels } from "../codec/kernels.js";
+import { RANS_MAX_LANES, referenceLanes } from "../codec/rans.js";
 import { QansError } from "../errors.js";
 import { encodeBlockHeader } from "../format/block-header.js";
 import { BLOCK_HEADER_SIZE } from "../format/constants.js";
@@ -19,6 +20,7 @@ import { decodeFrameStreams, decodeTensorStreams } from "../tensor/frame-decode.
 import { BufferForwardReader } from "../io/forward-reader.js";
 import { DEMO_MODEL_PATH, STORIES_PATH, gaussianTensor, sameBytes, sha256, writeToMemory } from "../testing/fixtures.js";
 import { fileLayout, resealBlock, type FileLayout } from "../testing/patch.js";
+import { codeOf } from "../testing/outcome.js";
 import { Random } from "../testing/random.js";
 import { nativeAddon, type NativeDecodeJob } from "./addon.js";
 
@@ -180,6 +182,48 @@ describe.skipIf(!jobs)("whole-tensor jobs on the thread pool", () => {
       }
     });
 
+    it.each(THREAD_COUNTS)("%d thread(s): blocks of every lane count, the same on every path and as TypeScript; the symbols back", async (threads) => {
+      addon!.setThreadCount(threads);
+      const random = new Random(15);
+      const log2Block = 15;
+      const seen = new Set<number>();
+      // Lengths whose (last) block the reference codes on 1, 2, 4, 8, 16 and 32 lanes (spec §15 step 4).
+      for (const length of [1500, 3000, 5000, 9000, 20000, 2 ** 15 + 20000, 3 * 2 ** 15 + 1]) {
+        const symbols = Uint8Array.from({ length }, () => Math.min(15, Math.floor(-Math.log2(1 - random.next()))));
+        const counts = new Float64Array(16).fill(1);
+        for (const s of symbols) counts[s]++;
+        const stream: StreamDescriptor = { width: 4, table: makeFreqTable(12, 4, normalizeFrequencies(counts, 12)) };
+        const quant = { bits: 4, asymmetric: false, groupSize: 0, scaleType: "F32" as const, deltas: new Float32Array([0.5]) };
+        const header: TensorHeader = { name: "l", dtype: "F32", encoding: "int-quant", shape: [length], elements: length, log2Block, streamCount: 1, streams: [stream], quant };
+        const label = `${length} symbols`;
+        const encode = (path: Path) => onPath(path, async () => (path === "synchronous job" ? encodeBlocks : encodeBlocksAsync)([symbols], [stream], log2Block));
+        const reference = await encode("block by block");
+        // Every block RANS but a last one of one symbol (CONST).
+        for (const block of reference) {
+          expect(block.mode, label).toBe(block.count > 1 ? "RANS" : "CONST");
+          expect(block.lanes, label).toBe(block.mode === "RANS" ? referenceLanes(block.count) : RANS_MAX_LANES);
+          if (block.mode === "RANS") seen.add(block.lanes);
+        }
+        useKernels("typescript");
+        try {
+          expect(frameOf(header, encodeBlocks([symbols], [stream], log2Block)), `${label}: TypeScript`).toEqual(frameOf(header, reference));
+        } finally {
+          useKernels("auto");
+        }
+        const frame = frameOf(header, reference);
+        for (const path of ["synchronous job", "asynchronous job"] as const) {
+          const blocks = await encode(path);
+          expect(blocks.map((b) => b.lanes), `${label}: ${path}`).toEqual(reference.map((b) => b.lanes));
+          expect(sameBytes(frameOf(header, blocks), frame), `${label}: ${path}`).toBe(true);
+        }
+        for (const path of PATH_NAMES) {
+          const { streams } = await onPath(path, () => decodeFrameStreams(frame, 0, frame.length, undefined));
+          expect(sameBytes(streams[0], symbols), `${label}: ${path}`).toBe(true);
+        }
+      }
+      expect([...seen].sort((a, b) => a - b)).toEqual([1, 2, 4, 8, 16, 32]);
+    });
+
     it("a symbol the table lacks fails the same way on every path", async () => {
       const { header, symbols } = cases[2];
       expect(header.streams[0].width).toBe(4);
@@ -246,16 +290,18 @@ describe.skipIf(!jobs)("whole-tensor jobs on the thread pool", () => {
         [
           { tensor: { name: "mixed", dtype: "I8", shape: [laplacian.length], data: laplacian }, encoding: { encoding: "raw" } },
           { tensor: gaussianTensor("planes", [20 * 4096 - 3], 5, "F16"), encoding: { encoding: "float-planes" } },
-          // Uniform values: RAW blocks, and 19 x 4096 + 3057 symbols of 3 bits leave padding bits in the last.
-          { tensor: uniformTensor("int3", [15, 5119], random), encoding: { encoding: "int-quant", bits: 3 } },
+          // Symbols uniform over all 8 values: no table pays, so RAW blocks, and 19 x 4096 + 3057
+          // symbols of 3 bits leave padding bits in the last.
+          { tensor: uniformTensor("int3", [15, 5119], random), encoding: { encoding: "int-quant", bits: 3, asymmetric: true } },
         ],
         { log2Block: 12 },
       );
       layout = await fileLayout(file);
     });
 
+    /** Values j / 7 for j uniform in 0..7: asymmetric 3-bit quantisation gives symbol j. */
     function uniformTensor(name: string, shape: number[], rng: Random): TensorData {
-      const values = new Float32Array(shape[0] * shape[1]).map(() => 2 * rng.next() - 1);
+      const values = new Float32Array(shape[0] * shape[1]).map(() => rng.int(8) / 7);
       return { name, dtype: "F32", shape, data: new Uint8Array(values.buffer) };
     }
 
@@ -354,7 +400,7 @@ describe.skipIf(!jobs)("whole-tensor jobs on the thread pool", () => {
           const kind = rng.int(6);
           if (kind === 0 && length > 0) bytes[at + BLOCK_HEADER_SIZE + rng.int(length)] ^= 1 << rng.int(8);
           else if (kind === 1) bytes[at + rng.int(BLOCK_HEADER_SIZE)] ^= 1 << rng.int(8);
-          else if (kind === 2 && length >= 128) dv(bytes).setUint32(at + BLOCK_HEADER_SIZE + 4 * rng.int(32), rng.uint32(), true);
+          else if (kind === 2 && file[at] === 2) dv(bytes).setUint32(at + BLOCK_HEADER_SIZE + 4 * rng.int(RANS_MAX_LANES >> file[at + 1]), rng.uint32(), true);
           else if (kind === 3) bytes[at + 4 * rng.int(3)] ^= 1 << rng.int(3);
           else if (kind === 4 && at > endBefore(tensor, block)) bytes[at - 1] = 1;
           else if (length > 2) bytes[at + BLOCK_HEADER_SIZE + length - 1 - rng.int(2)] ^= 0xff;
@@ -389,6 +435,9 @@ describe.skipIf(!jobs)("whole-tensor jobs on the thread pool", () => {
         ["a negative offset", () => a.decodeBlocks(block([0, -16, 16, 0, 1, 0, 8, 0]))],
         ["a fractional count", () => a.decodeBlocks(block([0, 0, 16, 0, 1, 0, 8.5, 0]))],
         ["RANS without a table", () => a.decodeBlocks({ frame, streams: [{ table: null, width: 1, out }], blocks: Float64Array.from([0, 0, 16, 128, 2, 0, 8, 0]) })],
+        ["RANS lane code 6", () => a.decodeBlocks(block([0, 0, 16, 4, 2, 6, 8, 0]))],
+        ["RANS lane code 255", () => a.decodeBlocks(block([0, 0, 16, 4, 2, 255, 8, 0]))],
+        ["header byte 1 of 256", () => a.decodeBlocks(block([0, 0, 16, 0, 1, 256, 8, 0]))],
         ["an async job without a callback", () => a.decodeBlocksAsync(block([0, 0, 16, 0, 1, 0, 8, 0]), undefined as never)],
         ["log2Block 11", () => a.encodeBlocks({ log2Block: 11, streams: [{ symbols: out, width: 8, freqs: null, k: 0 }] })],
         ["streams of different lengths", () => a.encodeBlocks({ log2Block: 12, streams: [{ symbols: out, width: 8, freqs: null, k: 0 }, { symbols: frame, width: 8, freqs: null, k: 0 }] })],
@@ -406,6 +455,43 @@ describe.skipIf(!jobs)("whole-tensor jobs on the thread pool", () => {
       expect(result.failures).toEqual([]);
       expect(out.every((s) => s === 1)).toBe(true);
       expect(Array.from(result.crcs)).toEqual([a.crc32c(frame.subarray(0, 12), 0), a.crc32c(frame.subarray(32, 44), 0)]);
+    });
+
+    it("decodes a RANS block on the lanes of its lane code, and encoding gives header byte 1 per block", () => {
+      const a = addon!;
+      const freqs = new Uint32Array([900, 124]);
+      const table = a.makeDecodeTable(freqs, 10);
+      const random = new Random(5);
+      const symbols = Uint8Array.from({ length: 40 }, () => (random.next() < 0.1 ? 1 : 0));
+      const tsTable = makeFreqTable(10, 1, [900, 124]);
+      for (let code = 0; code <= 5; code++) {
+        const payload = a.ransEncode(symbols, freqs, 10, RANS_MAX_LANES >> code);
+        expect(payload.length).toBeGreaterThanOrEqual(4 * (RANS_MAX_LANES >> code));
+        const frame = new Uint8Array(16 + payload.length);
+        frame.set(payload, 16);
+        frame.set([2, code], 0);
+        const view = new DataView(frame.buffer);
+        view.setUint32(4, symbols.length, true);
+        view.setUint32(8, payload.length, true);
+        view.setUint32(12, a.crc32c(frame.subarray(16), a.crc32c(frame.subarray(0, 12), 0)), true);
+        for (let read = 0; read <= 5; read++) {
+          const out = new Uint8Array(symbols.length);
+          const result = a.decodeBlocks({ frame, streams: [{ table, width: 1, out }], blocks: Float64Array.from([0, 0, 16, payload.length, 2, read, symbols.length, 0]) });
+          const expected = codeOf(() => typescriptKernels.ransDecoder(tsTable).decode(payload, symbols.length, RANS_MAX_LANES >> read, new Uint8Array(symbols.length), "t"));
+          expect(result.failures.map((f) => (f.error as { code?: string }).code ?? "?"), `lane code ${code} read as ${read}`).toEqual(
+            expected === "no error" ? [] : [expected],
+          );
+          if (read === code) expect(sameBytes(out, symbols)).toBe(true);
+        }
+      }
+      // Blocks of 4096 symbols (4 lanes), a CONST block, a RAW one and a last one of 904 symbols (1 lane).
+      const long = Uint8Array.from({ length: 3 * 4096 + 904 }, () => (random.next() < 0.1 ? 1 : 0));
+      long.fill(1, 4096, 2 * 4096);
+      for (let i = 2 * 4096; i < 3 * 4096; i++) long[i] = i & 1;
+      const result = a.encodeBlocks({ log2Block: 12, streams: [{ symbols: long, width: 1, freqs, k: 10 }] });
+      expect(Array.from(result.modes)).toEqual([2, 1, 0, 2]);
+      expect(Array.from(result.headerParams)).toEqual([3, 1, 0, 5]);
+      expect(result.payloads.map((p) => p.length)).toEqual([expect.any(Number), 0, 512, expect.any(Number)]);
     });
 
     it("setThreadCount clamps to 1..64 and the count is what nativeStatus reports", () => {

@@ -14,6 +14,8 @@ export interface DecodedBlock {
   stream: number;
   block: number;
   mode: BlockMode;
+  /** rANS lanes of a RANS block; 32 for the other modes. */
+  lanes: number;
   firstSymbol: number;
   symbols: Uint8Array;
 }
@@ -96,25 +98,42 @@ export async function decodeTensorFrame(
       const block = decodeBlockHeader(headerBytes, payload, count, stream.width, stream.table !== null, blockWhere, headerAt);
       const out = scratch.subarray(0, count);
       decoders[s].decode(block, payload, out, blockWhere);
-      callbacks.onBlock({ stream: s, block: j, mode: block.mode, firstSymbol: j * 2 ** header.log2Block, symbols: out });
+      callbacks.onBlock({ stream: s, block: j, mode: block.mode, lanes: block.lanes, firstSymbol: j * 2 ** header.log2Block, symbols: out });
       position = headerAt + BLOCK_HEADER_SIZE + payload.length;
     }
   }
   return { header, frameEnd: position };
 }
 
-/** Decodes a whole frame into one symbol buffer per stream. */
+/**
+ * The caller's buffers for a tensor's streams, checked against its header: one per stream, each of
+ * exactly the stream's symbol count. Without them, new buffers from `allocate`.
+ */
+function streamOutputs(header: TensorHeader, symbols: number, into: Uint8Array[] | undefined, where: string, allocate: (length: number) => Uint8Array): Uint8Array[] {
+  if (!into) return header.streams.map(() => allocate(symbols));
+  if (into.length !== header.streams.length || into.some((out) => !(out instanceof Uint8Array) || out.length !== symbols)) {
+    const given = into.map((out) => (out instanceof Uint8Array ? out.length : typeof out)).join(", ");
+    throw new QansError("INVALID_ARGUMENT", `${where}: needs ${header.streams.length} output buffers of ${symbols} bytes, got [${given}]`);
+  }
+  return into;
+}
+
+/**
+ * Decodes a whole frame into one symbol buffer per stream: `into` when given (see
+ * {@link decodeFrameStreams}), else new ones.
+ */
 export async function decodeTensorStreams(
   reader: ForwardReader,
   frameOffset: number,
   fileSize: number,
   entry: IndexEntry | undefined,
+  into?: Uint8Array[],
 ): Promise<{ header: TensorHeader; streams: Uint8Array[]; frameEnd: number }> {
   let streams: Uint8Array[] = [];
   const result = await decodeTensorFrame(reader, frameOffset, fileSize, entry, {
     onHeader(header) {
       const count = streamSymbolCount(header.encoding, header.dtype, header.elements);
-      streams = header.streams.map(() => new Uint8Array(count));
+      streams = streamOutputs(header, count, into, `tensor "${header.name}"`, (length) => new Uint8Array(length));
     },
     onBlock(block) {
       streams[block.stream].set(block.symbols, block.firstSymbol);
@@ -125,7 +144,10 @@ export async function decodeTensorStreams(
 
 /**
  * Decodes a frame held in memory (`frame` starts at file offset `frameOffset`) into one symbol
- * buffer per stream. A large frame on the native kernels is decoded in one job on the thread pool
+ * buffer per stream: the caller's `into`, one buffer per stream of exactly its symbol count, or new
+ * buffers (INVALID_ARGUMENT when `into` does not fit; its contents are unspecified after a failed
+ * decode). Decoding into buffers that are reused spares the allocation, page faults and garbage
+ * collection of a new tensor-sized buffer per call. A large frame on the native kernels is decoded in one job on the thread pool
  * and fails exactly as `decodeTensorStreams` does: here every block is located (placement,
  * padding, bounds, index) and its fields checked, in order, up to the first that cannot be
  * located; the job computes every checksum and decodes every block with valid fields; then the
@@ -136,6 +158,7 @@ export async function decodeFrameStreams(
   frameOffset: number,
   fileSize: number,
   entry: IndexEntry | undefined,
+  into?: Uint8Array[],
 ): Promise<{ header: TensorHeader; streams: Uint8Array[]; frameEnd: number }> {
   const jobs = kernels().blockJobs;
   const reader = new BufferForwardReader(frame, frameOffset);
@@ -143,10 +166,10 @@ export async function decodeFrameStreams(
   const streamCount = header.streams.length;
   if (!jobs || symbols * streamCount < JOB_THRESHOLDS.decode.job) {
     // Reads the tensor header again: a few dozen bytes.
-    return decodeTensorStreams(new BufferForwardReader(frame, frameOffset), frameOffset, fileSize, entry);
+    return decodeTensorStreams(new BufferForwardReader(frame, frameOffset), frameOffset, fileSize, entry, into);
   }
 
-  const streams = header.streams.map(() => jobs.symbolBuffer(symbols));
+  const streams = streamOutputs(header, symbols, into, where, (length) => jobs.symbolBuffer(length));
   const located: (DecodeJobBlock & { headerBytes: Uint8Array; fieldError: unknown; where: string })[] = [];
   let locateError: unknown;
   let position = blocksStart;
