@@ -188,7 +188,7 @@ async function main(): Promise<void> {
   const binary = buildHarness();
   const cpu = cpus()[0]?.model ?? "unknown CPU";
   console.log(`QANS native kernels vs htscodecs 32x16 (RANS_ORDER_X32 | RANS_ORDER_SIMD_AUTO), zstd and memcpy — ${cpu}, ${cpus().length} cores`);
-  console.log("Speeds are MB/s of symbols, one thread unless noted, best of 3 runs; 2-thread x = two threads over halves of the blocks.");
+  console.log("Speeds are MB/s of symbols, one thread unless noted, best of 4 runs, QANS and htscodecs runs alternating; 2-thread x = two threads over halves of the blocks.");
   const demo = await importModel(DEMO_MODEL_PATH);
   // `npm run bench:native -- <word>` runs only the inputs whose label contains the word.
   const only = process.argv[2];

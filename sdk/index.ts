@@ -18,6 +18,7 @@ export { unpackToSafetensors } from "./unpack.js";
 export { encodeTensorFrame, encodeTensorFrameAsync, type TensorEncoding, type EncodedFrame } from "./tensor/frame-encode.js";
 
 export { MemorySource, FileSource, type ByteSource } from "./io/source.js";
+export { HttpSource, type HttpSourceOptions, type ByteRange } from "./io/http-source.js";
 export { MemorySink, type ByteSink } from "./io/sink.js";
 export { AtomicFileSink, writeFileAtomic } from "./io/atomic-file.js";
 

@@ -5,7 +5,8 @@ import { decodeIndexFrame, type FileIndex, type IndexEntry } from "./format/inde
 import { decodeMetadataFrame } from "./format/metadata-frame.js";
 import type { TensorHeader } from "./format/tensor-header.js";
 import { decodeTrailer, type Trailer } from "./format/trailer.js";
-import { FileSource, type ByteSource } from "./io/source.js";
+import { openSource } from "./io/open-source.js";
+import type { ByteSource } from "./io/source.js";
 import { decodeFrameStreams } from "./tensor/frame-decode.js";
 import { reconstructFloat32, reconstructTensor } from "./tensor/reconstruct.js";
 import type { ModelMetadata, TensorData } from "./tensor/tensor.js";
@@ -48,8 +49,9 @@ export class QansReader {
     return new QansReader(source, trailer, decodeIndexFrame(indexBytes, trailer));
   }
 
-  static async openFile(path: string): Promise<QansReader> {
-    const source = await FileSource.open(path);
+  /** Opens a local file, or an http:// or https:// URL read with range requests. */
+  static async openLocation(location: string): Promise<QansReader> {
+    const source = await openSource(location);
     try {
       return await QansReader.open(source);
     } catch (error) {

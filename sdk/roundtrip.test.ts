@@ -55,7 +55,7 @@ describe.each([
     model = await importModel(path);
     const file = join(workDir(), `${_.replace(/ /g, "-")}.qans`);
     await packToFile(model, file, { mode: "lossless" });
-    const reader = await QansReader.openFile(file);
+    const reader = await QansReader.openLocation(file);
     try {
       expect(reader.entries.length).toBe(model.tensors.length);
       for (const tensor of model.tensors) {

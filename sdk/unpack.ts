@@ -7,7 +7,7 @@ import { dtypeSize } from "./tensor/dtype.js";
  * lossless encodings, dequantised to the original dtype for int-quant. Metadata passes through.
  */
 export async function unpackToSafetensors(input: string, output: string): Promise<{ tensors: number; bytes: number }> {
-  const reader = await QansReader.openFile(input);
+  const reader = await QansReader.openLocation(input);
   try {
     const { metadata } = await reader.metadata();
     const layout = reader.entries.map((entry) => ({ name: entry.name, dtype: entry.dtype, shape: entry.shape }));

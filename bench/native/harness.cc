@@ -77,74 +77,87 @@ void fail(const char* what) {
   std::exit(1);
 }
 
-// Full blocks on 32 lanes, as the reference writer codes blocks of 2^15 symbols and more (spec §15).
-void bench_qans(const std::vector<uint8_t>& symbols, const qans::EncodeTable& enc, const qans::DecodeTable& dec, size_t block,
-                const Level& level, int runs) {
-  const size_t n = symbols.size();
-  const size_t blocks = (n + block - 1) / block;
-  std::vector<std::vector<uint8_t>> payloads(blocks, std::vector<uint8_t>(qans::kRansStateBytes + 2 * block));
-  std::vector<size_t> lengths(blocks);
-  const auto encode = qans::rans_encoder(level.qans);
-  const auto decode = qans::rans_decoder(level.qans);
-  const double enc_s = best_seconds(runs, [&] {
-    for (size_t b = 0; b < blocks; b++) {
-      const size_t count = std::min(block, n - b * block);
-      if (encode(symbols.data() + b * block, count, qans::kRansLanes, enc, payloads[b].data(), &lengths[b]) != qans::Status::Ok) fail("qans encode");
-    }
-  });
-  std::vector<uint8_t> out(n);
-  const double dec_s = best_seconds(runs, [&] {
-    for (size_t b = 0; b < blocks; b++) {
-      const size_t count = std::min(block, n - b * block);
-      if (decode(payloads[b].data(), lengths[b], count, qans::kRansLanes, dec, out.data() + b * block) != qans::Status::Ok) fail("qans decode");
-    }
-  });
-  if (out != symbols) fail("qans round trip differs");
-  size_t total = 0;
-  for (size_t length : lengths) total += length;
-  report("qans", level.name, block, n, total, enc_s, dec_s);
-
-  // Two threads over disjoint halves of the blocks: the kernel's scaling, without any scheduling layer.
-  const double dec2_s = best_seconds(runs, [&] {
-    auto half = [&](size_t first, size_t last) {
-      for (size_t b = first; b < last; b++) {
-        const size_t count = std::min(block, n - b * block);
-        decode(payloads[b].data(), lengths[b], count, qans::kRansLanes, dec, out.data() + b * block);
-      }
-    };
-    std::thread other(half, blocks / 2, blocks);
-    half(0, blocks / 2);
-    other.join();
-  });
-  report("qans-2threads", level.name, block, n, total, 0, dec2_s);
+// Runs `body` and lowers `*best` to its wall time in seconds.
+void time_into(double* best, const std::function<void()>& body) {
+  const auto start = Clock::now();
+  body();
+  *best = std::min(*best, std::chrono::duration<double>(Clock::now() - start).count());
 }
 
-void bench_htscodecs(const std::vector<uint8_t>& symbols, size_t block, const Level& level, int runs) {
-  rans_set_cpu(level.htscodecs);
+// QANS (full blocks on 32 lanes, as the reference writer codes blocks of 2^15 symbols and more,
+// spec §15) and htscodecs at one SIMD level, on the same blocks. The two coders' runs alternate, so
+// that a burst of other load on a shared machine lands on both rather than on one.
+void bench_level(const std::vector<uint8_t>& symbols, const qans::EncodeTable& enc, const qans::DecodeTable& dec, size_t block,
+                 const Level& level, int runs) {
   const size_t n = symbols.size();
   const size_t blocks = (n + block - 1) / block;
+  const auto count_of = [&](size_t b) { return std::min(block, n - b * block); };
+
+  std::vector<std::vector<uint8_t>> qans_payloads(blocks, std::vector<uint8_t>(qans::kRansStateBytes + 2 * block));
+  std::vector<size_t> qans_lengths(blocks);
+  const auto encode = qans::rans_encoder(level.qans);
+  const auto decode = qans::rans_decoder(level.qans);
+  const auto qans_encode = [&] {
+    for (size_t b = 0; b < blocks; b++) {
+      if (encode(symbols.data() + b * block, count_of(b), qans::kRansLanes, enc, qans_payloads[b].data(), &qans_lengths[b]) != qans::Status::Ok) fail("qans encode");
+    }
+  };
+  std::vector<uint8_t> qans_out(n);
+  const auto qans_decode_blocks = [&](size_t first, size_t last) {
+    for (size_t b = first; b < last; b++) {
+      if (decode(qans_payloads[b].data(), qans_lengths[b], count_of(b), qans::kRansLanes, dec, qans_out.data() + b * block) != qans::Status::Ok) {
+        fail("qans decode");
+      }
+    }
+  };
+
+  rans_set_cpu(level.htscodecs);
   const int order = RANS_ORDER_X32 | RANS_ORDER_SIMD_AUTO;
-  std::vector<std::vector<uint8_t>> payloads(blocks, std::vector<uint8_t>(rans_compress_bound_4x16(block, order)));
-  std::vector<unsigned int> lengths(blocks);
+  std::vector<std::vector<uint8_t>> hts_payloads(blocks, std::vector<uint8_t>(rans_compress_bound_4x16(block, order)));
+  std::vector<unsigned int> hts_lengths(blocks);
   uint8_t* in = const_cast<uint8_t*>(symbols.data());
-  const double enc_s = best_seconds(runs, [&] {
+  const auto hts_encode = [&] {
     for (size_t b = 0; b < blocks; b++) {
-      const unsigned int count = static_cast<unsigned int>(std::min(block, n - b * block));
-      lengths[b] = static_cast<unsigned int>(payloads[b].size());
-      if (!rans_compress_to_4x16(in + b * block, count, payloads[b].data(), &lengths[b], order)) fail("htscodecs encode");
+      hts_lengths[b] = static_cast<unsigned int>(hts_payloads[b].size());
+      if (!rans_compress_to_4x16(in + b * block, static_cast<unsigned int>(count_of(b)), hts_payloads[b].data(), &hts_lengths[b], order)) {
+        fail("htscodecs encode");
+      }
     }
-  });
-  std::vector<uint8_t> out(n);
-  const double dec_s = best_seconds(runs, [&] {
+  };
+  std::vector<uint8_t> hts_out(n);
+  const auto hts_decode = [&] {
     for (size_t b = 0; b < blocks; b++) {
-      unsigned int count = static_cast<unsigned int>(std::min(block, n - b * block));
-      if (!rans_uncompress_to_4x16(payloads[b].data(), lengths[b], out.data() + b * block, &count)) fail("htscodecs decode");
+      unsigned int count = static_cast<unsigned int>(count_of(b));
+      if (!rans_uncompress_to_4x16(hts_payloads[b].data(), hts_lengths[b], hts_out.data() + b * block, &count)) fail("htscodecs decode");
     }
-  });
-  if (out != symbols) fail("htscodecs round trip differs");
-  size_t total = 0;
-  for (unsigned int length : lengths) total += length;
-  report("htscodecs", level.name, block, n, total, enc_s, dec_s);
+  };
+
+  double qans_enc = 1e300, qans_dec = 1e300, hts_enc = 1e300, hts_dec = 1e300, qans_dec2 = 1e300;
+  for (int r = 0; r < runs; r++) {
+    time_into(&qans_enc, qans_encode);
+    time_into(&hts_enc, hts_encode);
+  }
+  for (int r = 0; r < runs; r++) {
+    time_into(&qans_dec, [&] { qans_decode_blocks(0, blocks); });
+    time_into(&hts_dec, hts_decode);
+  }
+  if (qans_out != symbols) fail("qans round trip differs");
+  if (hts_out != symbols) fail("htscodecs round trip differs");
+  size_t qans_total = 0, hts_total = 0;
+  for (size_t length : qans_lengths) qans_total += length;
+  for (unsigned int length : hts_lengths) hts_total += length;
+  report("qans", level.name, block, n, qans_total, qans_enc, qans_dec);
+  report("htscodecs", level.name, block, n, hts_total, hts_enc, hts_dec);
+
+  // Two threads over disjoint halves of the blocks: the kernel's scaling, without any scheduling layer.
+  for (int r = 0; r < runs; r++) {
+    time_into(&qans_dec2, [&] {
+      std::thread other(qans_decode_blocks, blocks / 2, blocks);
+      qans_decode_blocks(0, blocks / 2);
+      other.join();
+    });
+  }
+  report("qans-2threads", level.name, block, n, qans_total, 0, qans_dec2);
 }
 
 void bench_zstd(const std::vector<uint8_t>& symbols, int level, int runs) {
@@ -184,15 +197,14 @@ int main(int argc, char** argv) {
   qans::DecodeTable dec;
   if (qans::build_encode_table(freqs, 256, k, &enc) != qans::Status::Ok) fail("bad table");
   if (qans::build_decode_table(freqs, 256, k, &dec) != qans::Status::Ok) fail("bad table");
-  const int runs = std::getenv("QANS_BENCH_RUNS") ? std::atoi(std::getenv("QANS_BENCH_RUNS")) : 3;
+  const int runs = std::getenv("QANS_BENCH_RUNS") ? std::atoi(std::getenv("QANS_BENCH_RUNS")) : 4;
   std::printf("input bytes=%zu k=%u\n", symbols.size(), k);
   bench_memcpy(symbols, runs * 3);
   for (int a = 3; a < argc; a++) {
     const size_t block = std::strtoull(argv[a], nullptr, 10);
     for (const Level& level : kLevels) {
       if (!supported(level)) continue;
-      bench_qans(symbols, enc, dec, block, level, runs);
-      bench_htscodecs(symbols, block, level, runs);
+      bench_level(symbols, enc, dec, block, level, runs);
     }
   }
   // A rerun of the same bytes with another table (QANS_BENCH_ZSTD=0) need not repeat the slow zstd -19.

@@ -1,11 +1,13 @@
-import { spawnSync } from "node:child_process";
+import { execFile, spawnSync } from "node:child_process";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { importSafetensors } from "../import/safetensors.js";
 import { importModel } from "../import/detect.js";
 import { QansReader } from "../reader.js";
-import { STORIES_PATH, sha256 } from "../testing/fixtures.js";
+import { MemorySource } from "../io/source.js";
+import { STORIES_PATH, gaussianTensor, sha256, writeToMemory } from "../testing/fixtures.js";
+import { TestHttpServer } from "../testing/http-server.js";
 import { useTempDir } from "../testing/temp-dir.js";
 
 const CLI = new URL("../../dist/cli.js", import.meta.url).pathname;
@@ -65,11 +67,60 @@ describe("qans pack / verify / inspect / unpack", () => {
     expect(qans("pack", STORIES_PATH, "-o", "s4.qans", "--mode", "int4", "--group", "32").code).toBe(0);
     expect(qans("unpack", "s4.qans", "-o", "s4.safetensors").code).toBe(0);
     const exported = await importSafetensors(join(dir(), "s4.safetensors"));
-    const reader = await QansReader.openFile(join(dir(), "s4.qans"));
+    const reader = await QansReader.openLocation(join(dir(), "s4.qans"));
     const wq = exported.tensors.find((t) => t.name === "model.layers.0.self_attn.q_proj.weight")!;
     expect(wq.dtype).toBe("F32");
     expect(new Float32Array(wq.data.slice().buffer)).toEqual(await reader.readFloat32(wq.name));
     await reader.close();
+  });
+});
+
+describe("URLs", () => {
+  /** As `qans`, without blocking this process's event loop, which serves the test server. */
+  function qansAsync(...args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+    return new Promise((resolve) => {
+      execFile(process.execPath, [CLI, ...args], { cwd: dir(), encoding: "utf8" }, (error, stdout, stderr) => {
+        resolve({ code: error ? ((error as { code?: number }).code ?? 1) : 0, stdout, stderr });
+      });
+    });
+  }
+
+  it("verify, inspect and unpack read a file over HTTP with range requests", async () => {
+    const bytes = await writeToMemory([{ tensor: gaussianTensor("w", [32, 64], 3), encoding: { encoding: "int-quant", bits: 4 } }], { log2Block: 12 });
+    const server = await TestHttpServer.start(bytes);
+    try {
+      const verified = await qansAsync("verify", server.url(), "--json");
+      expect(verified.code, verified.stderr).toBe(0);
+      expect(JSON.parse(verified.stdout)).toMatchObject({ valid: true, tensors: 1, bytes: bytes.length });
+      const inspected = await qansAsync("inspect", server.url(), "--json");
+      expect(inspected.code, inspected.stderr).toBe(0);
+      expect(JSON.parse(inspected.stdout).tensors.map((t: { name: string }) => t.name)).toEqual(["w"]);
+      const unpacked = await qansAsync("unpack", server.url(), "-o", "w.safetensors");
+      expect(unpacked.code, unpacked.stderr).toBe(0);
+      const local = await QansReader.open(new MemorySource(bytes));
+      const exported = await importSafetensors(join(dir(), "w.safetensors"));
+      expect(sha256(exported.tensors[0].data)).toBe(sha256((await local.readTensor("w")).data));
+      expect(server.log.every((entry) => entry.range !== null), "every request is a range request").toBe(true);
+
+      server.setContent(bytes.slice(0, bytes.length - 1));
+      const changed = await qansAsync("verify", server.url());
+      expect(changed.code).toBe(1);
+      expect(changed.stderr).toMatch(/^qans: (TRUNCATED|BAD_MAGIC|OFFSET_OUT_OF_RANGE|IO_ERROR|INDEX_MISMATCH|CHECKSUM_MISMATCH): /);
+    } finally {
+      await server.stop();
+    }
+  });
+
+  it("names the URL when the server answers 404", async () => {
+    const server = await TestHttpServer.start(new Uint8Array(100));
+    try {
+      server.fail({ kind: "status", status: 404 });
+      const result = await qansAsync("verify", server.url());
+      expect(result.code).toBe(1);
+      expect(result.stderr).toMatch(/^qans: IO_ERROR: .*404.*127\.0\.0\.1/);
+    } finally {
+      await server.stop();
+    }
   });
 });
 

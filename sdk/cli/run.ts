@@ -21,8 +21,8 @@ usage: qans <command> [options]
 commands:
   pack <input> -o <out.qans>     pack safetensors, a llama2.c .bin or a TF.js model.json
   unpack <in.qans> -o <out>      write the tensors back as safetensors
-  inspect <file> [--json]        per-tensor sizes, bits per weight and entropy overhead
-  verify <file> [--json]         check every checksum and decode everything
+  inspect <file|url> [--json]    per-tensor sizes, bits per weight and entropy overhead
+  verify <file|url> [--json]     check every checksum and decode everything
   doctor [--json]                native codec status and the instruction sets it uses
 
 Errors print "qans: <CODE>: <message>" and exit 1; usage errors exit 2.`;

@@ -1,15 +1,15 @@
 import { summarizeReport, type TensorSummary } from "../../inspect.js";
-import { FileSource } from "../../io/source.js";
+import { openSource } from "../../io/open-source.js";
 import { verifySource } from "../../verify.js";
 import { parseCommand } from "../args.js";
 import { formatBytes, formatTable, print, printJson } from "../output.js";
 import { ProgressBar } from "../progress.js";
 
-const USAGE = "qans inspect <file> [--json]";
+const USAGE = "qans inspect <file|url> [--json]";
 
 export async function inspectCommand(argv: string[]): Promise<number> {
   const { values, positionals } = parseCommand(argv, { json: { type: "boolean", default: false } }, 1, USAGE);
-  const source = await FileSource.open(positionals[0]);
+  const source = await openSource(positionals[0]);
   const progress = new ProgressBar("inspecting");
   try {
     const report = await verifySource(source, (done, total) => progress.update(done, total));

@@ -1,19 +1,20 @@
 import { isQansError } from "../../errors.js";
-import { FileSource } from "../../io/source.js";
+import { openSource } from "../../io/open-source.js";
+import type { ByteSource } from "../../io/source.js";
 import { verifySource } from "../../verify.js";
 import { parseCommand } from "../args.js";
 import { print, printJson } from "../output.js";
 import { ProgressBar } from "../progress.js";
 
-const USAGE = "qans verify <file> [--json]";
+const USAGE = "qans verify <file|url> [--json]";
 
 export async function verifyCommand(argv: string[]): Promise<number> {
   const { values, positionals } = parseCommand(argv, { json: { type: "boolean", default: false } }, 1, USAGE);
   const path = positionals[0];
   const progress = new ProgressBar("verifying");
-  let source: FileSource | undefined;
+  let source: ByteSource | undefined;
   try {
-    source = await FileSource.open(path);
+    source = await openSource(path);
     const report = await verifySource(source, (done, total) => progress.update(done, total));
     progress.done();
     const result = { file: path, valid: true, version: `${report.version.major}.${report.version.minor}`, bytes: report.fileBytes, tensors: report.tensors.length };
