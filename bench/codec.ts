@@ -23,7 +23,7 @@ import { kernels } from "../sdk/codec/kernels.js";
 import { codedStreamBytes } from "./lib/coded-size.js";
 import { castModelToBf16, modelBf16Bound, symbolEntropyBytes } from "./lib/entropy.js";
 import { concatSymbols, quantizedSymbols, type TensorSymbols } from "./lib/symbols.js";
-import { formatBytes, formatExcess, formatInt, formatPct, formatSpeed, formatTable } from "./lib/table.js";
+import { formatExcess, formatInt, formatPct, formatSpeed, formatTable } from "./lib/table.js";
 import { bestTime } from "./lib/timing.js";
 import { ensureZstd, zstdBench, zstdCompressedSize, zstdVersion } from "./lib/zstd.js";
 

@@ -25,7 +25,6 @@ import {
   type DType,
   type ModelMetadata,
   type QansErrorCode,
-  type QuantParams,
   type TensorData,
   type TensorEncoding,
 } from "../sdk/index.js";

@@ -26,7 +26,6 @@ const RUNS = Number(process.env.QANS_FUZZ_RUNS ?? 200);
 const options = { numRuns: RUNS };
 
 const FLOAT_DTYPES = ["F32", "F16", "BF16"] as const;
-type FloatDType = (typeof FLOAT_DTYPES)[number];
 
 // ---------------------------------------------------------------------------------------------
 // Arbitrary shapes and data

@@ -10,20 +10,53 @@ export type { IndexEntry } from "./format/index-frame.js";
 export type { TensorHeader, StreamDescriptor } from "./format/tensor-header.js";
 
 export { QansWriter, type WriterOptions } from "./writer.js";
-export { QansReader, type DecodedStreams } from "./reader.js";
-export { verifySource, type FileReport, type TensorReport, type StreamReport } from "./verify.js";
+export { QansReader, type DecodedStreams, type TensorSelector } from "./reader.js";
+export { verifySource, verifyStream, type FileReport, type TensorReport, type StreamReport } from "./verify.js";
+export {
+  decodeStream,
+  type StreamDecodeOptions,
+  type StreamOutput,
+  type StreamEvent,
+  type StreamStartEvent,
+  type StreamTensorEvent,
+  type StreamTensorStartEvent,
+  type StreamBlockEvent,
+  type StreamTensorEndEvent,
+  type StreamEndEvent,
+  type StreamFramePlacement,
+} from "./stream-decoder.js";
+export type { DecodedBlock } from "./tensor/frame-decode.js";
 export { summarizeReport, type FileSummary, type TensorSummary } from "./inspect.js";
-export { packModel, packToFile, candidateEncodings, encodeSmallest, parsePackMode, type PackMode, type PackOptions } from "./pack.js";
-export { unpackToSafetensors } from "./unpack.js";
+export {
+  packModel,
+  packToFile,
+  packStream,
+  packStreamToFile,
+  candidateEncodings,
+  encodeSmallest,
+  parsePackMode,
+  DEFAULT_LARGE_TENSOR_BYTES,
+  type PackMode,
+  type PackOptions,
+  type PackStreamOptions,
+  type PackResult,
+} from "./pack.js";
+export { encodeLargeTensorFrame, type LargeFrameOptions } from "./pack-stream.js";
+export { unpackToSafetensors, unpackStreamToSafetensors } from "./unpack.js";
 export { encodeTensorFrame, encodeTensorFrameAsync, type TensorEncoding, type EncodedFrame } from "./tensor/frame-encode.js";
 
-export { MemorySource, FileSource, type ByteSource } from "./io/source.js";
-export { HttpSource, type HttpSourceOptions, type ByteRange } from "./io/http-source.js";
+export { MemorySource, FileSource, type ByteSource, type ByteRange } from "./io/source.js";
+export { HttpSource, type HttpSourceOptions } from "./io/http-source.js";
+export { CachedSource, type CachedSourceOptions } from "./io/cached-source.js";
+export { ChunkForwardReader, readableStreamChunks, type ChunkSource } from "./io/chunk-reader.js";
 export { MemorySink, type ByteSink } from "./io/sink.js";
+export { StreamSink, type StreamSinkOptions } from "./io/stream-sink.js";
 export { AtomicFileSink, writeFileAtomic } from "./io/atomic-file.js";
 
 export { importModel } from "./import/detect.js";
 export { importSafetensors, importSafetensorsIndex, parseSafetensorsHeader } from "./import/safetensors.js";
+export { readSafetensorsStream, type SafetensorsStream, type SafetensorsStreamOptions } from "./import/safetensors-stream.js";
+export type { SafetensorsHeader, SafetensorsEntry } from "./import/safetensors.js";
 export { importLlama2c } from "./import/llama2c.js";
 export { importTfjs } from "./import/tfjs.js";
 export { writeSafetensors, encodeSafetensorsHeader } from "./export/safetensors.js";

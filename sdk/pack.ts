@@ -1,10 +1,11 @@
 import { QansError } from "./errors.js";
 import { AtomicFileSink } from "./io/atomic-file.js";
 import type { ByteSink } from "./io/sink.js";
+import { encodeLargeTensorFrame } from "./pack-stream.js";
 import { QansWriter } from "./writer.js";
 import { isFloatPlaneDType } from "./tensor/dtype.js";
 import { encodeTensorFrame, encodeTensorFrameAsync, type EncodedFrame, type TensorEncoding } from "./tensor/frame-encode.js";
-import { elementCount, type ImportedModel, type TensorData } from "./tensor/tensor.js";
+import { elementCount, type ImportedModel, type ModelMetadata, type TensorData } from "./tensor/tensor.js";
 
 /** `lossless`, or `int<b>` with 2 ≤ b ≤ 8 (`int8`, `int4`, ...). */
 export type PackMode = "lossless" | `int${number}`;
@@ -15,8 +16,31 @@ export interface PackOptions {
   groupSize?: number;
   asymmetric?: boolean;
   log2Block?: number;
+  /** After each tensor is written: tensors done, the total (0 when not known) and its name. */
   onTensor?: (done: number, total: number, name: string) => void;
+  /**
+   * Tensors of more bytes than this are encoded by `encodeLargeTensorFrame`, a window of blocks at
+   * a time, which makes no whole-tensor copy of their values (see there); default 256 MiB. The
+   * bytes written are the same either way.
+   */
+  largeTensorBytes?: number;
 }
+
+export interface PackStreamOptions extends PackOptions {
+  /** The number of tensors expected, given to `onTensor` as its total; by default an array's length, else 0 (unknown). */
+  tensorCount?: number;
+}
+
+export interface PackResult {
+  /** Bytes written: the file's size. */
+  bytes: number;
+  tensors: number;
+  /** Tensor data bytes read. */
+  inputBytes: number;
+}
+
+/** Tensors above this many bytes are encoded window by window unless `largeTensorBytes` says otherwise. */
+export const DEFAULT_LARGE_TENSOR_BYTES = 256 * 1024 * 1024;
 
 export function parsePackMode(mode: string): { bits: number | null } {
   if (mode === "lossless") return { bits: null };
@@ -53,35 +77,97 @@ export function encodeSmallest(tensor: TensorData, options: PackOptions, log2Blo
   return best!;
 }
 
-/** As `encodeSmallest`, encoding large tensors off this thread. */
+/**
+ * As `encodeSmallest`, with large tensors encoded off this thread, and tensors above
+ * `largeTensorBytes` by `encodeLargeTensorFrame`, which gives the same frame.
+ */
 async function encodeSmallestAsync(tensor: TensorData, options: PackOptions, log2Block: number): Promise<EncodedFrame> {
+  const large = tensor.data.byteLength > largeTensorBytes(options);
   let best: EncodedFrame | undefined;
   for (const encoding of candidateEncodings(tensor, options)) {
-    const frame = await encodeTensorFrameAsync(tensor, encoding, log2Block);
+    const frame = large ? await encodeLargeTensorFrame(tensor, encoding, log2Block) : await encodeTensorFrameAsync(tensor, encoding, log2Block);
     if (!best || frame.frameLength < best.frameLength) best = frame;
   }
   return best!;
 }
 
-export async function packModel(model: ImportedModel, sink: ByteSink, options: PackOptions = {}): Promise<{ bytes: number; tensors: number }> {
-  const writer = new QansWriter(sink, { log2Block: options.log2Block });
-  await writer.begin({ metadata: model.metadata, architecture: model.architecture });
-  for (const [i, tensor] of model.tensors.entries()) {
-    await writer.addFrame(await encodeSmallestAsync(tensor, options, writer.log2Block));
-    options.onTensor?.(i + 1, model.tensors.length, tensor.name);
+function largeTensorBytes(options: PackOptions): number {
+  const bytes = options.largeTensorBytes ?? DEFAULT_LARGE_TENSOR_BYTES;
+  if (typeof bytes !== "number" || Number.isNaN(bytes) || bytes < 0) {
+    throw new QansError("INVALID_ARGUMENT", `largeTensorBytes must be a non-negative number, got ${String(bytes)}`);
   }
-  return writer.finish();
+  return bytes;
 }
 
-/** Packs to a file atomically: the destination is either the old file or the complete new one. */
-export async function packToFile(model: ImportedModel, path: string, options: PackOptions = {}): Promise<{ bytes: number; tensors: number }> {
+function checkTensorData(tensor: unknown, index: number): asserts tensor is TensorData {
+  const candidate = tensor as Partial<TensorData> | null;
+  if (typeof candidate !== "object" || candidate === null || typeof candidate.name !== "string" || !(candidate.data instanceof Uint8Array) || !Array.isArray(candidate.shape)) {
+    throw new QansError("INVALID_ARGUMENT", `pack: tensor #${index} is not a { name, dtype, shape, data } tensor`);
+  }
+}
+
+/**
+ * Packs tensors as they arrive, from an array or from an (async) iterable such as
+ * `readSafetensorsStream`: each is encoded as `packModel` encodes it (the same candidate
+ * encodings, the smallest frame kept) and written before the next is asked for, so two ways of
+ * packing the same tensors give the same bytes. The metadata frame is written first, the index
+ * and trailer after the last tensor; the sink gets its bytes strictly in order, so a pipe works.
+ *
+ * Memory: the tensor being encoded, which the iterable supplies (holding the others is up to it),
+ * plus its encoding. Up to `largeTensorBytes` that is a few times the tensor's size (its symbol
+ * streams, binary32 values for int-quant, the frame), so at most a constant multiple of 256 MiB
+ * by default; above it, the frame and a constant of tens of MiB (int-quant: plus one byte per
+ * element; see `encodeLargeTensorFrame`). Peak memory is therefore the largest tensor plus a
+ * constant plus that tensor's frame. Nothing is kept per tensor but its index entry. The caller
+ * commits or ends the sink afterwards.
+ */
+export async function packStream(
+  tensors: AsyncIterable<TensorData> | Iterable<TensorData>,
+  metadata: ModelMetadata,
+  sink: ByteSink,
+  options: PackStreamOptions = {},
+): Promise<PackResult> {
+  largeTensorBytes(options);
+  const total = options.tensorCount ?? (Array.isArray(tensors) ? tensors.length : 0);
+  const writer = new QansWriter(sink, { log2Block: options.log2Block });
+  await writer.begin({ metadata: metadata.metadata, architecture: metadata.architecture });
+  let inputBytes = 0;
+  for await (const tensor of tensors) {
+    checkTensorData(tensor, writer.tensorCount);
+    await writer.addFrame(await encodeSmallestAsync(tensor, options, writer.log2Block));
+    inputBytes += tensor.data.byteLength;
+    options.onTensor?.(writer.tensorCount, total, tensor.name);
+  }
+  return { ...(await writer.finish()), inputBytes };
+}
+
+/** Packs a whole model held in memory: `packStream` over its tensors. */
+export async function packModel(model: ImportedModel, sink: ByteSink, options: PackOptions = {}): Promise<PackResult> {
+  return packStream(model.tensors, model, sink, { ...options, tensorCount: model.tensors.length });
+}
+
+/**
+ * As `packStream`, to a file written atomically: the destination is either the old file or the
+ * complete new one, also when the tensors' source fails midway.
+ */
+export async function packStreamToFile(
+  tensors: AsyncIterable<TensorData> | Iterable<TensorData>,
+  metadata: ModelMetadata,
+  path: string,
+  options: PackStreamOptions = {},
+): Promise<PackResult> {
   const sink = await AtomicFileSink.create(path);
   try {
-    const result = await packModel(model, sink, options);
+    const result = await packStream(tensors, metadata, sink, options);
     await sink.commit();
     return result;
   } catch (error) {
     await sink.abort();
     throw error;
   }
+}
+
+/** Packs to a file atomically: the destination is either the old file or the complete new one. */
+export async function packToFile(model: ImportedModel, path: string, options: PackOptions = {}): Promise<PackResult> {
+  return packStreamToFile(model.tensors, model, path, { ...options, tensorCount: model.tensors.length });
 }

@@ -11,6 +11,26 @@ import { decodeFrameStreams } from "./tensor/frame-decode.js";
 import { reconstructFloat32, reconstructTensor } from "./tensor/reconstruct.js";
 import type { ModelMetadata, TensorData } from "./tensor/tensor.js";
 
+/** Selects tensors by name: a prefix such as "model.layers.7.", a RegExp, or a predicate. */
+export type TensorSelector = string | RegExp | ((name: string) => boolean);
+
+function matcher(selector: TensorSelector): (entry: IndexEntry) => boolean {
+  if (typeof selector === "string") return (entry) => entry.name.startsWith(selector);
+  if (selector instanceof RegExp) {
+    // Without the g and y flags, so that test() keeps no state between names.
+    const pattern = new RegExp(selector.source, selector.flags.replace(/[gy]/g, ""));
+    return (entry) => pattern.test(entry.name);
+  }
+  if (typeof selector === "function") return (entry) => selector(entry.name);
+  throw new QansError("INVALID_ARGUMENT", `a tensor selector is a prefix string, a RegExp or a function, not ${typeof selector}`);
+}
+
+function frameWhat(entry: IndexEntry): string {
+  return `tensor "${entry.name}" frame`;
+}
+
+const DEFAULT_BATCH_BYTES = 256 * 1024 * 1024;
+
 /** How much of the file's end `open` reads first, hoping to get the trailer and index at once. */
 const TAIL_READ = 64 * 1024;
 
@@ -84,9 +104,38 @@ export class QansReader {
    */
   async readStreams(name: string, into?: Uint8Array[]): Promise<DecodedStreams> {
     const entry = this.entry(name);
-    const frame = await this.source.read(entry.frameOffset, entry.frameLength, `tensor "${name}" frame`);
+    const frame = await this.source.read(entry.frameOffset, entry.frameLength, frameWhat(entry));
     const { header, streams } = await decodeFrameStreams(frame, entry.frameOffset, this.source.size, entry, into);
     return { header, streams };
+  }
+
+  /**
+   * The tensors whose names `selector` matches (a prefix such as "model.layers.7.", a RegExp or a
+   * predicate), in file order, as `readTensor` gives them. Their frames are fetched in batches of
+   * up to `batchBytes` (default 256 MiB; a larger frame is a batch of its own) with the source's
+   * `readRanges` when it has one, so over HTTP a layer costs a few coalesced requests rather than
+   * one per tensor; memory holds one batch.
+   */
+  async *readMatching(selector: TensorSelector, options: { batchBytes?: number } = {}): AsyncGenerator<TensorData> {
+    const batchBytes = options.batchBytes ?? DEFAULT_BATCH_BYTES;
+    if (!(batchBytes > 0)) throw new QansError("INVALID_ARGUMENT", `batchBytes ${batchBytes} is not positive`);
+    const matches = this.index.entries.filter(matcher(selector));
+    for (let start = 0; start < matches.length; ) {
+      let end = start + 1;
+      let bytes = matches[start].frameLength;
+      while (end < matches.length && bytes + matches[end].frameLength <= batchBytes) bytes += matches[end++].frameLength;
+      const batch = matches.slice(start, end);
+      const ranges = batch.map((entry) => ({ offset: entry.frameOffset, length: entry.frameLength, what: frameWhat(entry) }));
+      const frames = this.source.readRanges
+        ? await this.source.readRanges(ranges)
+        : await Promise.all(ranges.map(({ offset, length, what }) => this.source.read(offset, length, what)));
+      for (const [i, entry] of batch.entries()) {
+        const { header, streams } = await decodeFrameStreams(frames[i], entry.frameOffset, this.source.size, entry);
+        frames[i] = new Uint8Array(0);
+        yield reconstructTensor(header, streams);
+      }
+      start = end;
+    }
   }
 
   /** The tensor in its original dtype: bit-exact for lossless encodings, dequantised for int-quant. */

@@ -12,7 +12,9 @@ import { QansError } from "./errors.js";
 import { SourceForwardReader } from "./io/forward-reader.js";
 import type { ByteSource } from "./io/source.js";
 import { QansReader } from "./reader.js";
-import { decodeTensorFrame } from "./tensor/frame-decode.js";
+import type { ChunkForwardReader, ChunkSource } from "./io/chunk-reader.js";
+import { decodeStream, type StreamStartEvent } from "./stream-decoder.js";
+import { decodeTensorFrame, type DecodedBlock, type FrameCallbacks } from "./tensor/frame-decode.js";
 import type { ModelMetadata } from "./tensor/tensor.js";
 
 export interface StreamReport {
@@ -86,59 +88,109 @@ export async function verifySource(source: ByteSource, onProgress?: (done: numbe
 }
 
 async function verifyTensor(reader: SourceForwardReader, entry: IndexEntry, fileSize: number): Promise<TensorReport> {
-  let streams: StreamReport[] = [];
-  let counts: Float64Array[] = [];
-  let tensorHeader: TensorHeader | undefined;
-  await decodeTensorFrame(reader, entry.frameOffset, fileSize, entry, {
-    onHeader(header) {
-      tensorHeader = header;
-      counts = header.streams.map((stream) => new Float64Array(2 ** stream.width));
-      streams = header.streams.map((stream) => ({
-        width: stream.width,
-        precision: stream.table?.k ?? null,
-        symbols: 0,
-        entropyBits: 0,
-        payloadBytes: 0,
-        stateBytes: 0,
-        tableBytes: stream.table ? serializedTableSize(stream.table.freqs, stream.width) : 0,
-        blockModes: zeroBlockModeCounts(),
-      }));
-    },
-    onBlock(block) {
-      kernels().addHistogram(counts[block.stream], block.symbols);
-      const stream = streams[block.stream];
-      stream.blockModes[block.mode]++;
-      if (block.mode === "RANS") stream.stateBytes += ransStateBytes(block.lanes);
-    },
-  });
-  const header = tensorHeader!;
-  entry.payloadLengths.forEach((length, i) => {
-    streams[i % streams.length].payloadBytes += length;
-  });
-  streams.forEach((stream, s) => {
-    stream.symbols = counts[s].reduce((sum, c) => sum + c, 0);
-    stream.entropyBits = entropyBits(counts[s]);
-  });
-  const indexBytes = indexEntryBytes(entry);
-  const report: TensorReport = {
-    name: entry.name,
-    dtype: entry.dtype,
-    shape: entry.shape,
-    encoding: entry.encoding,
-    elements: entry.elements,
-    storedBytes: align64(entry.frameOffset + entry.frameLength) - entry.frameOffset + indexBytes,
-    paramBytes: quantParamBytes(header),
-    indexBytes,
-    streams,
-  };
-  if (header.quant) {
-    const q = header.quant;
-    report.quant = { bits: q.bits, asymmetric: q.asymmetric, groupSize: q.groupSize, scaleType: q.scaleType, inputScale: !!q.inputScale };
-  }
-  return report;
+  const builder = new TensorReportBuilder();
+  await decodeTensorFrame(reader, entry.frameOffset, fileSize, entry, builder);
+  return builder.finish(entry);
 }
 
-function indexEntryBytes(entry: IndexEntry): number {
+/** What a tensor report needs besides the frame's header and blocks: its index entry's fields. */
+export type TensorPlacement = Pick<IndexEntry, "name" | "dtype" | "shape" | "encoding" | "elements" | "frameOffset" | "frameLength" | "payloadLengths">;
+
+/**
+ * Builds one tensor's report while its frame is decoded: give it the header and every decoded
+ * block (it is a FrameCallbacks), then its placement. The full verifier and the streaming verifier
+ * both build their reports with it. Only counts are kept, never the header itself.
+ */
+export class TensorReportBuilder implements FrameCallbacks {
+  private streams: StreamReport[] = [];
+  private counts: Float64Array[] = [];
+  private paramBytes = 0;
+  private quant: TensorReport["quant"];
+
+  onHeader(header: TensorHeader): void {
+    this.counts = header.streams.map((stream) => new Float64Array(2 ** stream.width));
+    this.streams = header.streams.map((stream) => ({
+      width: stream.width,
+      precision: stream.table?.k ?? null,
+      symbols: 0,
+      entropyBits: 0,
+      payloadBytes: 0,
+      stateBytes: 0,
+      tableBytes: stream.table ? serializedTableSize(stream.table.freqs, stream.width) : 0,
+      blockModes: zeroBlockModeCounts(),
+    }));
+    this.paramBytes = quantParamBytes(header);
+    const q = header.quant;
+    this.quant = q ? { bits: q.bits, asymmetric: q.asymmetric, groupSize: q.groupSize, scaleType: q.scaleType, inputScale: !!q.inputScale } : undefined;
+  }
+
+  onBlock(block: DecodedBlock): void {
+    kernels().addHistogram(this.counts[block.stream], block.symbols);
+    const stream = this.streams[block.stream];
+    stream.blockModes[block.mode]++;
+    if (block.mode === "RANS") stream.stateBytes += ransStateBytes(block.lanes);
+  }
+
+  /** The report, once every block has been given; `placement` is the index entry or its equivalent. */
+  finish(placement: TensorPlacement): TensorReport {
+    const streams = this.streams;
+    placement.payloadLengths.forEach((length, i) => {
+      streams[i % streams.length].payloadBytes += length;
+    });
+    streams.forEach((stream, s) => {
+      stream.symbols = this.counts[s].reduce((sum, c) => sum + c, 0);
+      stream.entropyBits = entropyBits(this.counts[s]);
+    });
+    const indexBytes = indexEntryBytes(placement);
+    const report: TensorReport = {
+      name: placement.name,
+      dtype: placement.dtype,
+      shape: placement.shape,
+      encoding: placement.encoding,
+      elements: placement.elements,
+      storedBytes: align64(placement.frameOffset + placement.frameLength) - placement.frameOffset + indexBytes,
+      paramBytes: this.paramBytes,
+      indexBytes,
+      streams,
+    };
+    if (this.quant) report.quant = this.quant;
+    return report;
+  }
+}
+
+/**
+ * As `verifySource`, for a file read front to back from chunks of unknown total length (stdin, a
+ * pipe, a `fetch` body) with the streaming decoder: every check runs, in file order, and the index
+ * and trailer are checked against the frames read. Memory holds one block at a time.
+ */
+export async function verifyStream(input: ChunkSource | ReadableStream<Uint8Array> | ChunkForwardReader, onProgress?: (bytesRead: number) => void): Promise<FileReport> {
+  let start: StreamStartEvent | undefined;
+  const tensors: TensorReport[] = [];
+  let builder = new TensorReportBuilder();
+  for await (const event of decodeStream(input, { blocks: true, onProgress })) {
+    switch (event.type) {
+      case "start":
+        start = event;
+        break;
+      case "tensor-start":
+        builder = new TensorReportBuilder();
+        builder.onHeader(event.header);
+        break;
+      case "block":
+        builder.onBlock(event.block);
+        break;
+      case "tensor-end":
+        tensors.push(builder.finish({ ...event.header, ...event }));
+        break;
+      case "end":
+        return { version: start!.version, fileBytes: event.fileBytes, metadata: start!.metadata, tensors };
+    }
+  }
+  // decodeStream ends with an "end" event or throws.
+  throw new QansError("TRUNCATED", "the input ended before the trailer");
+}
+
+function indexEntryBytes(entry: Pick<IndexEntry, "name" | "shape" | "payloadLengths">): number {
   const nameBytes = new TextEncoder().encode(entry.name).length;
   return 2 + nameBytes + 4 + 8 * entry.shape.length + 4 + 8 + 4 + 8 + 4 * entry.payloadLengths.length;
 }

@@ -124,6 +124,42 @@ describe("URLs", () => {
   });
 });
 
+describe("qans cat", () => {
+  it("writes one tensor as raw bytes, binary32 or .npy, and names a missing tensor", async () => {
+    const bytes = await writeToMemory(
+      [
+        { tensor: gaussianTensor("q", [8, 16], 5), encoding: { encoding: "int-quant", bits: 4 } },
+        { tensor: gaussianTensor("b", [16], 6, "BF16"), encoding: { encoding: "float-planes" } },
+      ],
+      { log2Block: 12 },
+    );
+    writeFileSync(join(dir(), "c.qans"), bytes);
+    const reader = await QansReader.open(new MemorySource(bytes));
+    const stdout = (...args: string[]) => {
+      const result = spawnSync(process.execPath, [CLI, "cat", "c.qans", ...args], { cwd: dir() });
+      expect(result.status, String(result.stderr)).toBe(0);
+      return new Uint8Array(result.stdout);
+    };
+    const q = (await reader.readTensor("q")).data;
+    expect(sha256(stdout("q"))).toBe(sha256(q));
+    const npy = stdout("q", "--format", "npy");
+    expect(sha256(npy.subarray(npy.length - q.length))).toBe(sha256(q));
+    expect(Buffer.from(npy.subarray(0, npy.length - q.length)).toString("latin1")).toMatch(/^\x93NUMPY\x01\x00.{2}\{'descr': '<f4', 'fortran_order': False, 'shape': \(8, 16\), \} *\n$/s);
+    const f32 = await reader.readFloat32("b");
+    expect(sha256(stdout("b", "--format", "f32"))).toBe(sha256(new Uint8Array(f32.buffer, f32.byteOffset, f32.byteLength)));
+    expect(sha256(stdout("b"))).toBe(sha256((await reader.readTensor("b")).data));
+
+    const missing = qans("cat", "c.qans", "nope");
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toMatch(/^qans: NOT_FOUND: no tensor named "nope"/);
+    const bf16Npy = qans("cat", "c.qans", "b", "--format", "npy");
+    expect(bf16Npy.code).toBe(1);
+    expect(bf16Npy.stderr).toMatch(/^qans: INVALID_ARGUMENT: NumPy has no BF16 type/);
+    expect(qans("cat", "c.qans", "q", "--format", "csv").code).toBe(2);
+    expect(qans("cat", "c.qans").code).toBe(2);
+  });
+});
+
 describe("errors and exit codes", () => {
   it("verify names the code of a corrupt file and exits 1", () => {
     expect(qans("pack", STORIES_PATH, "-o", "bad.qans").code).toBe(0);

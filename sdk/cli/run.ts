@@ -1,5 +1,6 @@
 import { isQansError } from "../errors.js";
 import { UsageError } from "./args.js";
+import { catCommand } from "./commands/cat.js";
 import { doctorCommand } from "./commands/doctor.js";
 import { inspectCommand } from "./commands/inspect.js";
 import { packCommand } from "./commands/pack.js";
@@ -11,6 +12,7 @@ const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
   unpack: unpackCommand,
   inspect: inspectCommand,
   verify: verifyCommand,
+  cat: catCommand,
   doctor: doctorCommand,
 };
 
@@ -19,11 +21,16 @@ const HELP = `qans: quantized, entropy-coded model weights
 usage: qans <command> [options]
 
 commands:
-  pack <input> -o <out.qans>     pack safetensors, a llama2.c .bin or a TF.js model.json
-  unpack <in.qans> -o <out>      write the tensors back as safetensors
+  pack <input|-> -o <out.qans|-> pack safetensors (- reads stdin), a llama2.c .bin or a TF.js model.json
+  unpack <in.qans|url|-> -o <out> write the tensors back as safetensors
   inspect <file|url> [--json]    per-tensor sizes, bits per weight and entropy overhead
   verify <file|url> [--json]     check every checksum and decode everything
+  cat <file|url> <tensor> [--format raw|npy|f32]
+                                 write one tensor to stdout
   doctor [--json]                native codec status and the instruction sets it uses
+
+An input of "-" is standard input, decoded front to back as it arrives (verify, inspect, unpack);
+"unpack -o -" writes the safetensors to standard output and its summary to standard error.
 
 Errors print "qans: <CODE>: <message>" and exit 1; usage errors exit 2.`;
 

@@ -1,23 +1,16 @@
 import { describe, expect, it } from "vitest";
+import { safetensorsBytes, sequenceBytes } from "../testing/safetensors-bytes.js";
 import { mkdir, mkdtemp, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { codeOfAsync } from "../testing/outcome.js";
 import { useTempDir } from "../testing/temp-dir.js";
 import { importSafetensors, importSafetensorsIndex, parseSafetensorsHeader } from "./safetensors.js";
 
-/** Builds a safetensors file by hand: u64 length, header text (or raw bytes), data. */
-function st(header: string | object | Uint8Array, data: Uint8Array = new Uint8Array(0), declared?: bigint): Uint8Array {
-  const json = header instanceof Uint8Array ? header : new TextEncoder().encode(typeof header === "string" ? header : JSON.stringify(header));
-  const out = new Uint8Array(8 + json.byteLength + data.byteLength);
-  new DataView(out.buffer).setBigUint64(0, declared ?? BigInt(json.byteLength), true);
-  out.set(json, 8);
-  out.set(data, 8 + json.byteLength);
-  return out;
-}
+const st = safetensorsBytes;
 
 const parse = (file: Uint8Array) => parseSafetensorsHeader(file, file.byteLength, "test.safetensors");
 const parseCode = (file: Uint8Array) => codeOfAsync(() => parse(file));
-const seq = (n: number) => Uint8Array.from({ length: n }, (_, i) => (i * 37 + 11) & 255);
+const seq = sequenceBytes;
 
 /** Two F32 tensors and a U8 one, listed out of data order, with metadata. */
 const GOOD_HEADER = {

@@ -43,44 +43,60 @@ function toBigSize(fileSize: bigint | number, where: string): bigint {
   return BigInt(fileSize);
 }
 
-/** Reads and checks N from the first 8 bytes: the length limit, then that 8 + N fits in the file. */
-export function safetensorsHeaderLength(prefix: Uint8Array, fileSize: bigint | number, where: string): number {
-  const size = toBigSize(fileSize, where);
-  if (size < 8n) throw new QansError("TRUNCATED", `${where}: ${size} bytes, too short for the 8-byte header length`);
+/**
+ * Reads N from the first 8 bytes and checks it against the header length limit. Needs no file
+ * size, so streaming readers use it as well.
+ */
+export function decodeSafetensorsHeaderLength(prefix: Uint8Array, where: string): number {
   if (prefix.byteLength < 8) throw new QansError("INVALID_ARGUMENT", `${where}: prefix of ${prefix.byteLength} bytes lacks the header length`);
   const n = new DataView(prefix.buffer, prefix.byteOffset, 8).getBigUint64(0, true);
   if (n > BigInt(SAFETENSORS_MAX_HEADER_LENGTH)) {
     throw new QansError("LIMIT_EXCEEDED", `${where}: header length ${n} at offset 0 exceeds ${SAFETENSORS_MAX_HEADER_LENGTH} bytes`);
   }
-  if (8n + n > size) {
-    throw new QansError("TRUNCATED", `${where}: header of ${n} bytes at offset 8 runs past the end of the ${size}-byte file`);
-  }
   return Number(n);
 }
 
-/**
- * Parses and validates a safetensors header as strictly as the official reader. `prefix` holds the
- * file's first 8 + N bytes (or more); `fileSize` is the whole file's size.
- */
-export function parseSafetensorsHeader(prefix: Uint8Array, fileSize: bigint | number, where: string): SafetensorsHeader {
-  const headerLength = safetensorsHeaderLength(prefix, fileSize, where);
-  const dataStart = 8 + headerLength;
-  if (prefix.byteLength < dataStart) {
-    throw new QansError("INVALID_ARGUMENT", `${where}: prefix holds ${prefix.byteLength} bytes but the header ends at ${dataStart}`);
+/** Reads and checks N from the first 8 bytes: the length limit, then that 8 + N fits in the file. */
+export function safetensorsHeaderLength(prefix: Uint8Array, fileSize: bigint | number, where: string): number {
+  const size = toBigSize(fileSize, where);
+  if (size < 8n) throw new QansError("TRUNCATED", `${where}: ${size} bytes, too short for the 8-byte header length`);
+  const n = decodeSafetensorsHeaderLength(prefix, where);
+  if (8n + BigInt(n) > size) {
+    throw new QansError("TRUNCATED", `${where}: header of ${n} bytes at offset 8 runs past the end of the ${size}-byte file`);
   }
-  const text = decodeUtf8Strict(prefix.subarray(8, dataStart), `${where}: header at offset 8`);
-  const json = parseStrictJson(text, `${where}: header at offset 8`, "BAD_INPUT");
-  if (!isJsonObject(json)) throw new QansError("BAD_INPUT", `${where}: header at offset 8 is not a JSON object`);
+  return n;
+}
+
+/** A parsed header before the data section is seen: what both the file and the stream importer check first. */
+export interface SafetensorsLayout {
+  /** In data-offset order, back to back from data offset 0. */
+  tensors: SafetensorsEntry[];
+  /** Exact end of each tensor's bytes, relative to the data section, parallel to `tensors`. */
+  ends: bigint[];
+  metadata: Record<string, string>;
+  /** Where the last tensor ends: the length the data section must have. */
+  dataLength: bigint;
+}
+
+/**
+ * Parses and validates the JSON header text (the N bytes at offset 8) as strictly as the official
+ * reader: UTF-8, strict JSON object, entries, `__metadata__`, and a layout with no gap or overlap
+ * starting at data offset 0. These checks need no file size; the caller then checks the data
+ * section's real length against `dataLength`.
+ */
+export function parseSafetensorsLayout(json: Uint8Array, where: string): SafetensorsLayout {
+  const text = decodeUtf8Strict(json, `${where}: header at offset 8`);
+  const value = parseStrictJson(text, `${where}: header at offset 8`, "BAD_INPUT");
+  if (!isJsonObject(value)) throw new QansError("BAD_INPUT", `${where}: header at offset 8 is not a JSON object`);
 
   let metadata: Record<string, string> = {};
   const parsed: { entry: SafetensorsEntry; begin: bigint; end: bigint; order: number }[] = [];
-  for (const [name, value] of Object.entries(json)) {
-    if (name === "__metadata__") metadata = stringMap(value, `${where}: __metadata__`);
-    else parsed.push({ ...parseEntry(name, value, where), order: parsed.length });
+  for (const [name, entry] of Object.entries(value)) {
+    if (name === "__metadata__") metadata = stringMap(entry, `${where}: __metadata__`);
+    else parsed.push({ ...parseEntry(name, entry, where), order: parsed.length });
   }
 
   parsed.sort((a, b) => (a.begin !== b.begin ? (a.begin < b.begin ? -1 : 1) : a.end !== b.end ? (a.end < b.end ? -1 : 1) : a.order - b.order));
-  const dataLength = toBigSize(fileSize, where) - BigInt(dataStart);
   let expected = 0n;
   for (const { entry, begin, end } of parsed) {
     if (begin !== expected) {
@@ -89,15 +105,36 @@ export function parseSafetensorsHeader(prefix: Uint8Array, fileSize: bigint | nu
         `${where}: tensor "${entry.name}" starts at data offset ${begin} but the previous tensor ends at ${expected} (${begin > expected ? "gap" : "overlap"})`,
       );
     }
-    if (end > dataLength) {
-      throw new QansError("TRUNCATED", `${where}: tensor "${entry.name}" ends at byte ${BigInt(dataStart) + end}, past the end of the file (${fileSize} bytes)`);
-    }
     expected = end;
   }
-  if (expected !== dataLength) {
-    throw new QansError("OFFSET_OUT_OF_RANGE", `${where}: tensors end at data offset ${expected} but the data section holds ${dataLength} bytes`);
+  return { tensors: parsed.map((p) => p.entry), ends: parsed.map((p) => p.end), metadata, dataLength: expected };
+}
+
+/**
+ * Parses and validates a safetensors header as strictly as the official reader. `prefix` holds the
+ * file's first 8 + N bytes (or more); `fileSize` is the whole file's size. The checks run in the
+ * order a streaming reader meets them: header length, header, then the data section's length
+ * (a tensor past the end is TRUNCATED, bytes after the last tensor OFFSET_OUT_OF_RANGE).
+ */
+export function parseSafetensorsHeader(prefix: Uint8Array, fileSize: bigint | number, where: string): SafetensorsHeader {
+  const headerLength = safetensorsHeaderLength(prefix, fileSize, where);
+  const dataStart = 8 + headerLength;
+  if (prefix.byteLength < dataStart) {
+    throw new QansError("INVALID_ARGUMENT", `${where}: prefix holds ${prefix.byteLength} bytes but the header ends at ${dataStart}`);
   }
-  return { headerLength, dataStart, tensors: parsed.map((p) => p.entry), metadata };
+  const layout = parseSafetensorsLayout(prefix.subarray(8, dataStart), where);
+  const dataLength = toBigSize(fileSize, where) - BigInt(dataStart);
+  if (layout.dataLength > dataLength) {
+    const past = layout.ends.findIndex((end) => end > dataLength);
+    throw new QansError(
+      "TRUNCATED",
+      `${where}: tensor "${layout.tensors[past].name}" ends at byte ${BigInt(dataStart) + layout.ends[past]}, past the end of the file (${fileSize} bytes)`,
+    );
+  }
+  if (layout.dataLength !== dataLength) {
+    throw new QansError("OFFSET_OUT_OF_RANGE", `${where}: tensors end at data offset ${layout.dataLength} but the data section holds ${dataLength} bytes`);
+  }
+  return { headerLength, dataStart, tensors: layout.tensors, metadata: layout.metadata };
 }
 
 function parseEntry(name: string, value: JsonValue, where: string): { entry: SafetensorsEntry; begin: bigint; end: bigint } {
@@ -123,7 +160,8 @@ function parseEntry(name: string, value: JsonValue, where: string): { entry: Saf
   if (end - begin !== bytes) {
     throw new QansError("BAD_SHAPE", `${at}: data_offsets span ${end - begin} bytes but ${dtype} [${shape.join(", ")}] needs ${bytes}`);
   }
-  // Numbers are safe here: parseSafetensorsHeader rejects any end beyond the file before use.
+  // Numbers are exact up to 2^53: parseSafetensorsHeader rejects any end beyond the file before use,
+  // and streaming readers work from the exact `ends` of the layout.
   return { entry: { name, dtype: dtype as DType, shape, begin: Number(begin), end: Number(end) }, begin, end };
 }
 

@@ -75,11 +75,13 @@ export class SourceForwardReader implements ForwardReader {
   }
 }
 
-function checkForward(position: number, offset: number, what: string): void {
+/** Refuses to read before the end of what was already read: a ForwardReader never goes back. */
+export function checkForward(position: number, offset: number, what: string): void {
   if (offset < position) throw new QansError("OFFSET_OUT_OF_RANGE", `${what}: offset ${offset} is before the end of the previous structure (${position})`);
 }
 
-function checkPadding(bytes: Uint8Array, start: number, end: number, fileOffset: number, what: string): void {
+/** Refuses non-zero bytes in `bytes[start, end)`, the padding at `fileOffset` before `what`. */
+export function checkPadding(bytes: Uint8Array, start: number, end: number, fileOffset: number, what: string): void {
   if (!isAllZero(bytes, start, end)) {
     throw new QansError("NONZERO_PADDING", `padding before ${what} is not zero (bytes ${fileOffset}..${fileOffset + end - start - 1})`);
   }

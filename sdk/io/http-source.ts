@@ -1,6 +1,6 @@
 import { constants as bufferConstants } from "node:buffer";
 import { QansError } from "../errors.js";
-import type { ByteSource } from "./source.js";
+import type { ByteRange, ByteSource } from "./source.js";
 
 /** Options of `HttpSource.open`; every field has a default suited to a file served over a network. */
 export interface HttpSourceOptions {
@@ -28,13 +28,6 @@ export interface HttpSourceOptions {
   headers?: Record<string, string>;
 }
 
-/** One range of `HttpSource.readRanges`. */
-export interface ByteRange {
-  offset: number;
-  length: number;
-  /** Names the structure, for error messages. */
-  what?: string;
-}
 
 interface Settings {
   tailBytes: number;

@@ -2,7 +2,15 @@ import { constants as bufferConstants } from "node:buffer";
 import { open, type FileHandle } from "node:fs/promises";
 import { QansError, asQansError } from "../errors.js";
 
-/** Random-access bytes: a buffer, a file, or (later) a URL. */
+/** One range of `ByteSource.readRanges`. */
+export interface ByteRange {
+  offset: number;
+  length: number;
+  /** Names the structure, for error messages. */
+  what?: string;
+}
+
+/** Random-access bytes: a buffer, a file, or a URL (sdk/io/http-source.ts). */
 export interface ByteSource {
   readonly size: number;
   /**
@@ -10,6 +18,11 @@ export interface ByteSource {
    * names the structure being read, for error messages.
    */
   read(offset: number, length: number, what?: string): Promise<Uint8Array>;
+  /**
+   * Several ranges at once, in the order given, for sources where that is cheaper than one `read`
+   * each (an HTTP source joins near ranges into fewer requests and runs them in parallel).
+   */
+  readRanges?(ranges: readonly ByteRange[]): Promise<Uint8Array[]>;
   close(): Promise<void>;
 }
 

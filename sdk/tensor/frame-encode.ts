@@ -5,7 +5,7 @@ import { encodeBlockHeader } from "../format/block-header.js";
 import { BLOCK_HEADER_SIZE, DEFAULT_LOG2_BLOCK, LIMITS, type EncodingName } from "../format/constants.js";
 import { blockHeaderOffset, checkLog2Block, matrixShape, streamWidths } from "../format/layout.js";
 import { encodeTensorHeader, type StreamDescriptor, type TensorHeader } from "../format/tensor-header.js";
-import { quantizeRtn, type QuantizeOptions } from "../quant/rtn.js";
+import { quantizeRtn, type QuantizeOptions, type QuantParams } from "../quant/rtn.js";
 import { toFloat32 } from "./convert.js";
 import { dtypeSize, isFloatPlaneDType } from "./dtype.js";
 import { elementCount, type TensorData } from "./tensor.js";
@@ -51,7 +51,20 @@ function planFrame(tensor: TensorData, encoding: TensorEncoding, log2Block: numb
   const streams: StreamDescriptor[] = symbolStreams.map((symbols, s) =>
     planStream(kernels().histogram(symbols, 2 ** widths[s]), widths[s], symbols.length, log2Block),
   );
-  const header: TensorHeader = {
+  const header = frameHeader(tensor, encoding, elements, log2Block, streams, quant);
+  return { header, headerBytes: encodeTensorHeader(header), symbolStreams };
+}
+
+/** The tensor header of a frame whose streams are planned. */
+export function frameHeader(
+  tensor: TensorData,
+  encoding: TensorEncoding,
+  elements: number,
+  log2Block: number,
+  streams: StreamDescriptor[],
+  quant: QuantParams | undefined,
+): TensorHeader {
+  return {
     name: tensor.name,
     dtype: tensor.dtype,
     encoding: encoding.encoding as EncodingName,
@@ -62,22 +75,47 @@ function planFrame(tensor: TensorData, encoding: TensorEncoding, log2Block: numb
     streams,
     ...(quant ? { quant } : {}),
   };
-  return { header, headerBytes: encodeTensorHeader(header), symbolStreams };
 }
 
-/** The frame's chunks: the tensor header, then per block (block-major) padding, header and payload. */
+/**
+ * Builds a frame's chunks as its blocks arrive, in block-major order: the tensor header, then per
+ * block its padding, header and payload (spec §9).
+ */
+export class FrameAssembler {
+  private readonly chunks: Uint8Array[];
+  private readonly payloadLengths: Uint32Array;
+  private position: number;
+  private count = 0;
+
+  constructor(
+    private readonly header: TensorHeader,
+    private readonly headerBytes: Uint8Array,
+    blocks: number,
+  ) {
+    this.chunks = [headerBytes];
+    this.payloadLengths = new Uint32Array(blocks);
+    this.position = headerBytes.length;
+  }
+
+  add(blocks: readonly EncodedBlock[]): void {
+    for (const block of blocks) {
+      const headerAt = blockHeaderOffset(this.position);
+      if (headerAt > this.position) this.chunks.push(new Uint8Array(headerAt - this.position));
+      this.chunks.push(encodeBlockHeader(block, block.payload), block.payload);
+      this.payloadLengths[this.count++] = block.payload.length;
+      this.position = headerAt + BLOCK_HEADER_SIZE + block.payload.length;
+    }
+  }
+
+  finish(): EncodedFrame {
+    return { header: this.header, chunks: this.chunks, headerLength: this.headerBytes.length, frameLength: this.position, payloadLengths: this.payloadLengths };
+  }
+}
+
 function assembleFrame(header: TensorHeader, headerBytes: Uint8Array, blocks: EncodedBlock[]): EncodedFrame {
-  const chunks: Uint8Array[] = [headerBytes];
-  const payloadLengths = new Uint32Array(blocks.length);
-  let position = headerBytes.length;
-  blocks.forEach((block, i) => {
-    const headerAt = blockHeaderOffset(position);
-    if (headerAt > position) chunks.push(new Uint8Array(headerAt - position));
-    chunks.push(encodeBlockHeader(block, block.payload), block.payload);
-    payloadLengths[i] = block.payload.length;
-    position = headerAt + BLOCK_HEADER_SIZE + block.payload.length;
-  });
-  return { header, chunks, headerLength: headerBytes.length, frameLength: position, payloadLengths };
+  const assembler = new FrameAssembler(header, headerBytes, blocks.length);
+  assembler.add(blocks);
+  return assembler.finish();
 }
 
 function toSymbolStreams(tensor: TensorData, encoding: TensorEncoding, elements: number) {
@@ -97,7 +135,8 @@ function toSymbolStreams(tensor: TensorData, encoding: TensorEncoding, elements:
   }
 }
 
-function checkTensor(tensor: TensorData): void {
+/** The argument checks every frame encoder makes first (INVALID_ARGUMENT). */
+export function checkTensor(tensor: TensorData): void {
   const where = `tensor "${tensor.name}"`;
   const nameBytes = new TextEncoder().encode(tensor.name).length;
   if (nameBytes === 0 || nameBytes > LIMITS.maxNameBytes) throw new QansError("INVALID_ARGUMENT", `${where}: name must be 1 to ${LIMITS.maxNameBytes} bytes`);

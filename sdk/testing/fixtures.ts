@@ -1,6 +1,5 @@
 import { createHash } from "node:crypto";
 import { MemorySink } from "../io/sink.js";
-import { MemorySource } from "../io/source.js";
 import { QansWriter } from "../writer.js";
 import { fromFloat32 } from "../tensor/convert.js";
 import type { DType } from "../tensor/dtype.js";

@@ -1,22 +1,25 @@
 import { summarizeReport, type TensorSummary } from "../../inspect.js";
 import { openSource } from "../../io/open-source.js";
-import { verifySource } from "../../verify.js";
+import type { ByteSource } from "../../io/source.js";
+import { verifySource, verifyStream, type FileReport } from "../../verify.js";
 import { parseCommand } from "../args.js";
 import { formatBytes, formatTable, print, printJson } from "../output.js";
 import { ProgressBar } from "../progress.js";
 
-const USAGE = "qans inspect <file|url> [--json]";
+const USAGE = "qans inspect <file|url|-> [--json]";
 
 export async function inspectCommand(argv: string[]): Promise<number> {
   const { values, positionals } = parseCommand(argv, { json: { type: "boolean", default: false } }, 1, USAGE);
-  const source = await openSource(positionals[0]);
+  const path = positionals[0];
+  // "-" is standard input, read front to back with the streaming decoder.
+  const source: ByteSource | undefined = path === "-" ? undefined : await openSource(path);
   const progress = new ProgressBar("inspecting");
   try {
-    const report = await verifySource(source, (done, total) => progress.update(done, total));
+    const report: FileReport = source ? await verifySource(source, (done, total) => progress.update(done, total)) : await verifyStream(process.stdin);
     progress.done();
     const summary = summarizeReport(report);
     if (values.json) {
-      await printJson({ file: positionals[0], metadata: report.metadata, ...summary });
+      await printJson({ file: path, metadata: report.metadata, ...summary });
       return 0;
     }
     const rows = summary.tensors.map((t) => [
@@ -32,7 +35,7 @@ export async function inspectCommand(argv: string[]): Promise<number> {
     const totals = summary.totals;
     await print(
       [
-        `${positionals[0]}: QANS ${summary.version}, ${formatBytes(summary.fileBytes)}`,
+        `${path === "-" ? "stdin" : path}: QANS ${summary.version}, ${formatBytes(summary.fileBytes)}`,
         formatTable(["tensor", "dtype", "shape", "encoding", "bytes", "bits/w", "H0 bits/w", "overhead"], rows),
         `total: ${totals.tensors} tensors, ${totals.elements} elements, ${totals.bitsPerWeight.toFixed(3)} bits/weight, ` +
           `overhead against order-0 entropy ${totals.overheadPct === null ? "-" : `${totals.overheadPct.toFixed(2)}%`}`,
@@ -41,7 +44,7 @@ export async function inspectCommand(argv: string[]): Promise<number> {
     return 0;
   } finally {
     progress.done();
-    await source.close();
+    await source?.close();
   }
 }
 

@@ -1,11 +1,16 @@
 import { importModel } from "../../import/detect.js";
-import { packToFile, parsePackMode, type PackMode } from "../../pack.js";
+import { readSafetensorsStream } from "../../import/safetensors-stream.js";
+import { StreamSink } from "../../io/stream-sink.js";
+import { packModel, packStream, packStreamToFile, packToFile, parsePackMode, type PackMode, type PackResult, type PackStreamOptions } from "../../pack.js";
 import { QansError } from "../../errors.js";
 import { UsageError, parseCommand, parseInteger } from "../args.js";
-import { formatBytes, print, printJson } from "../output.js";
+import { formatBytes, print } from "../output.js";
 import { ProgressBar } from "../progress.js";
 
-const USAGE = "qans pack <input> -o <out.qans> [--mode lossless|int8|int4|int<b>] [--group N] [--block-size N] [--json]";
+const USAGE = "qans pack <input|-> -o <out.qans|-> [--mode lossless|int8|int4|int<b>] [--group N] [--block-size N] [--asymmetric] [--json]";
+
+/** The path that means standard input (as the input) or standard output (as the output). */
+const STDIO = "-";
 
 export async function packCommand(argv: string[]): Promise<number> {
   const { values, positionals } = parseCommand(
@@ -22,27 +27,83 @@ export async function packCommand(argv: string[]): Promise<number> {
     USAGE,
   );
   if (!values.output) throw new UsageError(`-o <out.qans> is required\nusage: ${USAGE}`);
+  const input = positionals[0];
+  const output = values.output;
+  // Binary data is never read from or written to a terminal: that is almost surely a mistake.
+  if (input === STDIO && process.stdin.isTTY) throw new UsageError(`input "-" reads safetensors from standard input, which is a terminal\nusage: ${USAGE}`);
+  if (output === STDIO && process.stdout.isTTY) throw new UsageError(`-o - writes the packed file to standard output, which is a terminal\nusage: ${USAGE}`);
   const mode = values.mode as PackMode;
   parsePackMode(mode);
   const groupSize = parseInteger(values.group, "--group", 0, 2 ** 24);
   const blockSize = parseInteger(values["block-size"], "--block-size", 4096, 1 << 20);
   const log2Block = blockSize === undefined ? undefined : log2Exact(blockSize);
   const started = Date.now();
-  const model = await importModel(positionals[0]);
   const progress = new ProgressBar("packing");
-  const result = await packToFile(model, values.output, {
+  const options: PackStreamOptions = {
     mode,
     groupSize,
     log2Block,
     asymmetric: values.asymmetric,
     onTensor: (done, total) => progress.update(done, total),
-  });
+  };
+
+  const result = input === STDIO ? await packStandardInput(output, options) : await packPath(input, output, options);
   progress.done();
-  const inputBytes = model.tensors.reduce((sum, t) => sum + t.data.length, 0);
-  const summary = { input: positionals[0], output: values.output, mode, tensors: result.tensors, inputBytes, outputBytes: result.bytes, ratio: inputBytes / result.bytes, seconds: (Date.now() - started) / 1000 };
-  if (values.json) await printJson(summary);
-  else await print(`packed ${result.tensors} tensors: ${formatBytes(inputBytes)} -> ${formatBytes(result.bytes)} (${summary.ratio.toFixed(3)}x) in ${summary.seconds.toFixed(1)} s`);
+  const summary = {
+    input,
+    output,
+    mode,
+    tensors: result.tensors,
+    inputBytes: result.inputBytes,
+    outputBytes: result.bytes,
+    ratio: result.inputBytes / result.bytes,
+    seconds: (Date.now() - started) / 1000,
+  };
+  const text = values.json
+    ? JSON.stringify(summary, null, 2)
+    : `packed ${result.tensors} tensors: ${formatBytes(result.inputBytes)} -> ${formatBytes(result.bytes)} (${summary.ratio.toFixed(3)}x) in ${summary.seconds.toFixed(1)} s`;
+  // With -o -, standard output carries the packed file, so the summary goes to stderr.
+  if (output === STDIO) await writeStderr(text);
+  else await print(text);
   return 0;
+}
+
+/**
+ * A safetensors file on standard input, packed as it arrives: one tensor in memory at a time.
+ * With an output file, it is written atomically; with -o -, straight through to standard output.
+ */
+async function packStandardInput(output: string, options: PackStreamOptions): Promise<PackResult> {
+  const stream = await readSafetensorsStream(process.stdin, { name: "standard input" });
+  try {
+    const metadata = { metadata: stream.header.metadata };
+    const streamOptions = { ...options, tensorCount: stream.header.tensors.length };
+    if (output !== STDIO) return await packStreamToFile(stream.tensors, metadata, output, streamOptions);
+    return await toStandardOutput((sink) => packStream(stream.tensors, metadata, sink, streamOptions));
+  } finally {
+    await stream.close();
+  }
+}
+
+/** A model file or folder, imported whole (every format `importModel` knows), to a file or standard output. */
+async function packPath(input: string, output: string, options: PackStreamOptions): Promise<PackResult> {
+  const model = await importModel(input);
+  if (output !== STDIO) return packToFile(model, output, options);
+  return toStandardOutput((sink) => packModel(model, sink, options));
+}
+
+/** Writes through a sink on standard output and waits until every byte was handed to it. */
+async function toStandardOutput(pack: (sink: StreamSink) => Promise<PackResult>): Promise<PackResult> {
+  // Not ended: standard output belongs to the process, and the exit flushes it.
+  const sink = new StreamSink(process.stdout, { name: "standard output", end: false });
+  const result = await pack(sink);
+  await sink.end();
+  return result;
+}
+
+function writeStderr(text: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    process.stderr.write(`${text}\n`, (error) => (error ? reject(error) : resolve()));
+  });
 }
 
 function log2Exact(value: number): number {

@@ -1,0 +1,160 @@
+import { encodeBlocksAsync, planStream } from "./codec/block-codec.js";
+import { kernels } from "./codec/kernels.js";
+import { QansError } from "./errors.js";
+import { DEFAULT_LOG2_BLOCK } from "./format/constants.js";
+import { blockCount, checkLog2Block, matrixShape, streamWidths } from "./format/layout.js";
+import { encodeTensorHeader, type StreamDescriptor } from "./format/tensor-header.js";
+import { groupCount, quantizeRtn, type QuantizeOptions, type QuantParams } from "./quant/rtn.js";
+import { toFloat32 } from "./tensor/convert.js";
+import { dtypeSize, isFloatPlaneDType } from "./tensor/dtype.js";
+import { checkTensor, FrameAssembler, frameHeader, type EncodedFrame, type TensorEncoding } from "./tensor/frame-encode.js";
+import { elementCount, type TensorData } from "./tensor/tensor.js";
+
+/** Symbols per stream that one window holds by default: 4 Mi, a multiple of every block size. */
+const DEFAULT_WINDOW_SYMBOLS = 1 << 22;
+
+export interface LargeFrameOptions {
+  /**
+   * Symbols per stream that are split, quantised or encoded at a time: a multiple of the block
+   * size; default 2^22 (or one block, if blocks are larger).
+   */
+  windowSymbols?: number;
+}
+
+/**
+ * Encodes a tensor into the same frame as `encodeTensorFrameAsync` (byte for byte), for tensors
+ * too large to copy: the symbol streams are made and encoded one window of whole blocks at a time,
+ * straight from `tensor.data`, never for the whole tensor at once.
+ *
+ * Memory, besides `tensor.data` (which must not change until the promise settles) and the frame
+ * returned (its block payloads: at most the tensor's size plus 16 bytes and padding per block for
+ * `raw` and `float-planes`, about bits/8 bytes per element for `int-quant`):
+ * - `raw`: one window's blocks in flight; the data is its own symbol stream.
+ * - `float-planes`: one window of planes (window × element size bytes), made twice per window: for
+ *   the histogram that chooses each stream's table, then to encode. The whole-tensor encoder holds
+ *   the planes of the whole tensor, one more copy of it.
+ * - `int-quant`: one window of binary32 values (4 bytes × window, rounded to whole rows), and the
+ *   symbols of the whole tensor, one byte per element, since the tables and the scales both need
+ *   every row first. The whole-tensor encoder holds binary32 values of the whole tensor: twice the
+ *   size of a BF16 tensor.
+ * So the peak is the tensor, its frame and a constant of tens of MiB (int-quant: plus one byte per
+ * element), against about the tensor plus two copies for the whole-tensor encoder.
+ *
+ * Quantisation runs by rows (rows are independent, spec §15 step 7) with the tensor-wide choice of
+ * F16 or F32 scales: slices that chose F16 are quantised again with F32 scales when another slice
+ * needs them, as the whole-tensor quantiser would have decided.
+ */
+export async function encodeLargeTensorFrame(
+  tensor: TensorData,
+  encoding: TensorEncoding,
+  log2Block = DEFAULT_LOG2_BLOCK,
+  options: LargeFrameOptions = {},
+): Promise<EncodedFrame> {
+  const where = `tensor "${tensor.name}"`;
+  checkTensor(tensor);
+  checkLog2Block(log2Block, where);
+  const window = windowSymbols(options.windowSymbols, log2Block, where);
+  const elements = elementCount(tensor.shape);
+  const source = symbolSource(tensor, encoding, elements, window);
+  const widths = streamWidths(encoding.encoding, tensor.dtype, source.quant?.bits ?? 0, where);
+
+  // Pass 1: each stream's histogram over all its symbols decides its table (spec §15 steps 2-5).
+  const counts = source.counts ?? widths.map((width) => new Float64Array(2 ** width));
+  if (!source.counts) {
+    for (let start = 0; start < source.symbols; start += window) {
+      const windowStreams = source.streamsAt(start, Math.min(source.symbols, start + window));
+      windowStreams.forEach((symbols, s) => kernels().addHistogram(counts[s], symbols));
+    }
+  }
+  const streams: StreamDescriptor[] = counts.map((c, s) => planStream(c, widths[s], source.symbols, log2Block));
+  const header = frameHeader(tensor, encoding, elements, log2Block, streams, source.quant);
+
+  // Pass 2: the blocks, block-major as in the whole-tensor frame, one window at a time.
+  const frame = new FrameAssembler(header, encodeTensorHeader(header), blockCount(source.symbols, log2Block) * streams.length);
+  for (let start = 0; start < source.symbols; start += window) {
+    frame.add(await encodeBlocksAsync(source.streamsAt(start, Math.min(source.symbols, start + window)), streams, log2Block));
+  }
+  return frame.finish();
+}
+
+function windowSymbols(requested: number | undefined, log2Block: number, where: string): number {
+  const block = 2 ** log2Block;
+  if (requested === undefined) return Math.max(block, DEFAULT_WINDOW_SYMBOLS);
+  if (!Number.isSafeInteger(requested) || requested <= 0 || requested % block !== 0) {
+    throw new QansError("INVALID_ARGUMENT", `${where}: windowSymbols must be a positive multiple of the block size ${block}, got ${requested}`);
+  }
+  return requested;
+}
+
+interface SymbolSource {
+  /** Symbols per stream. */
+  symbols: number;
+  /** Every stream's symbols from `start` to `end`, which are block boundaries. */
+  streamsAt(start: number, end: number): Uint8Array[];
+  /** Histograms, when they come cheaper than from `streamsAt`. */
+  counts?: Float64Array[];
+  quant?: QuantParams;
+}
+
+function symbolSource(tensor: TensorData, encoding: TensorEncoding, elements: number, window: number): SymbolSource {
+  const { dtype, data } = tensor;
+  switch (encoding.encoding) {
+    case "raw":
+      return { symbols: data.length, streamsAt: (start, end) => [data.subarray(start, end)], counts: [kernels().histogram(data, 256)] };
+    case "float-planes": {
+      if (!isFloatPlaneDType(dtype)) throw new QansError("BAD_DTYPE", `tensor "${tensor.name}": float-planes does not accept ${dtype}`);
+      const size = dtypeSize(dtype);
+      return { symbols: elements, streamsAt: (start, end) => kernels().splitFloatPlanes(dtype, data.subarray(start * size, end * size)) };
+    }
+    case "int-quant": {
+      if (!isFloatPlaneDType(dtype)) throw new QansError("BAD_DTYPE", `tensor "${tensor.name}": int-quant does not accept ${dtype}`);
+      const { encoding: _, ...options } = encoding;
+      const { params, symbols } = quantizeByRows(tensor, elements, options, window);
+      return { symbols: elements, streamsAt: (start, end) => [symbols.subarray(start, end)], counts: [kernels().histogram(symbols, 2 ** params.bits)], quant: params };
+    }
+    default:
+      throw new QansError("BAD_ENCODING", `tensor "${tensor.name}": unknown encoding ${JSON.stringify((encoding as { encoding: unknown }).encoding)}`);
+  }
+}
+
+/**
+ * `quantizeRtn` over the whole tensor, computed a slice of rows at a time so that only one slice
+ * is ever converted to binary32.
+ */
+function quantizeByRows(tensor: TensorData, elements: number, options: QuantizeOptions, window: number): { params: QuantParams; symbols: Uint8Array } {
+  const { rows, cols } = matrixShape(tensor.shape, elements);
+  const rowsPerSlice = Math.max(1, Math.floor(window / Math.max(1, cols)));
+  if (rows <= rowsPerSlice) return quantizeRtn(toFloat32(tensor.dtype, tensor.data), rows, cols, options);
+
+  const size = dtypeSize(tensor.dtype);
+  const groups = groupCount(cols, options.groupSize ?? 0);
+  const symbols = new Uint8Array(elements);
+  const deltas = new Float32Array(rows * groups);
+  const zeroPoints = options.asymmetric ? new Uint8Array(rows * groups) : undefined;
+  const quantizeSlice = (first: number, sliceOptions: QuantizeOptions): QuantParams => {
+    const last = Math.min(rows, first + rowsPerSlice);
+    const values = toFloat32(tensor.dtype, tensor.data.subarray(first * cols * size, last * cols * size));
+    const { params, symbols: sliceSymbols } = quantizeRtn(values, last - first, cols, sliceOptions);
+    symbols.set(sliceSymbols, first * cols);
+    deltas.set(params.deltas, first * groups);
+    if (zeroPoints && params.zeroPoints) zeroPoints.set(params.zeroPoints, first * groups);
+    return params;
+  };
+
+  let first: QuantParams | undefined;
+  const withF16: number[] = [];
+  let anyF32 = false;
+  for (let row = 0; row < rows; row += rowsPerSlice) {
+    const params = quantizeSlice(row, options);
+    first ??= params;
+    if (params.scaleType === "F32") anyF32 = true;
+    else withF16.push(row);
+  }
+  // "auto" takes F32 scales for the whole tensor as soon as one delta needs them.
+  if (anyF32 && withF16.length > 0) {
+    for (const row of withF16) quantizeSlice(row, { ...options, scaleType: "F32" });
+  }
+  const params: QuantParams = { ...first!, scaleType: anyF32 ? "F32" : "F16", deltas };
+  if (zeroPoints) params.zeroPoints = zeroPoints;
+  return { params, symbols };
+}
