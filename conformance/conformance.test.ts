@@ -1,19 +1,28 @@
 import { readFileSync, readdirSync } from "node:fs";
+import { join, relative, sep } from "node:path";
+import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
-import { MemorySource, QansError, QansReader, verifySource } from "../sdk/index.js";
+import { MemorySource, QansError, QansModelSet, QansReader, openModel, verifyModel, verifySource, type ModelReader } from "../sdk/index.js";
 import { sha256 } from "../sdk/testing/fixtures.js";
 import { fileLayout } from "../sdk/testing/patch.js";
-import { buildVectors, float32Bytes, hasFloat32View, mapTensorHeader, readEverything, type Manifest, type VectorFile } from "./vectors.js";
+import { buildVectors, float32Bytes, hasFloat32View, mapTensorHeader, readEverything, readEverythingModel, type Manifest, type VectorFile } from "./vectors.js";
 
 const here = new URL(".", import.meta.url);
 const manifestText = readFileSync(new URL("manifest.json", here), "utf8");
 const manifest = JSON.parse(manifestText) as Manifest;
 
 const load = (kind: "valid" | "invalid", file: string) => new Uint8Array(readFileSync(new URL(`vectors/${kind}/${file}`, here)));
-const committed = (kind: "valid" | "invalid") =>
-  readdirSync(new URL(`vectors/${kind}/`, here))
-    .filter((f) => f.endsWith(".qans"))
+const pathOf = (kind: "valid" | "invalid", file: string) => fileURLToPath(new URL(`vectors/${kind}/${file}`, here));
+/** The .qans files of a kind, as paths under its folder: a set's files are in a folder of their own. */
+const committed = (kind: "valid" | "invalid") => {
+  const root = fileURLToPath(new URL(`vectors/${kind}/`, here));
+  return readdirSync(root, { withFileTypes: true, recursive: true })
+    .filter((entry) => entry.isFile() && entry.name.endsWith(".qans"))
+    .map((entry) => relative(root, join(entry.parentPath, entry.name)).split(sep).join("/"))
     .sort();
+};
+/** Every file a manifest section names, set files and their shards alike, each once. */
+const listed = (vectors: { file: string; shards?: string[] }[]) => [...new Set(vectors.flatMap((v) => [v.file, ...(v.shards ?? [])]))].sort();
 
 async function outcome(action: () => Promise<unknown>): Promise<unknown> {
   try {
@@ -36,23 +45,36 @@ describe("the committed vectors", () => {
     check("invalid", built.invalid);
   });
 
-  it("are listed in a QANS 1.1 manifest, each file once", () => {
+  it("are listed in a QANS 1.2 manifest, each vector once", () => {
     expect(manifest.format).toBe("qans");
-    expect(manifest.version).toBe("1.1");
-    expect(manifest.valid.map((v) => v.file).sort()).toEqual(committed("valid"));
-    expect(manifest.invalid.map((v) => v.file).sort()).toEqual(committed("invalid"));
+    expect(manifest.version).toBe("1.2");
+    for (const kind of ["valid", "invalid"] as const) {
+      const files = manifest[kind].map((v) => v.file);
+      expect(new Set(files).size).toBe(files.length);
+      expect(listed(manifest[kind])).toEqual(committed(kind));
+    }
   });
 });
 
 describe("valid vectors", () => {
   it.each(manifest.valid)("$file verifies and decodes to the manifest's hashes", async (vector) => {
-    const bytes = load("valid", vector.file);
-    const report = await verifySource(new MemorySource(bytes));
-    expect(report.tensors.map((t) => t.name)).toEqual(vector.tensors.map((t) => t.name));
-
-    const reader = await QansReader.open(new MemorySource(bytes));
+    let reader: ModelReader;
+    if (vector.shards) {
+      // A set (spec §16): verified with its shards, read as one model, each shard a valid file alone.
+      const report = await verifyModel(pathOf("valid", vector.file));
+      expect(report.tensors.map((t) => t.name)).toEqual(vector.tensors.map((t) => t.name));
+      expect(report.shards!.map((shard) => `${vector.file.slice(0, vector.file.lastIndexOf("/") + 1)}${shard.file}`)).toEqual(vector.shards);
+      for (const shard of vector.shards) await verifySource(new MemorySource(load("valid", shard)));
+      reader = await openModel(pathOf("valid", vector.file));
+      expect(reader).toBeInstanceOf(QansModelSet);
+    } else {
+      const bytes = load("valid", vector.file);
+      const report = await verifySource(new MemorySource(bytes));
+      expect(report.tensors.map((t) => t.name)).toEqual(vector.tensors.map((t) => t.name));
+      reader = await QansReader.open(new MemorySource(bytes));
+    }
     await reader.metadata();
-    expect(reader.entries.map(({ name, dtype, shape, encoding }) => ({ name, dtype, shape, encoding }))).toEqual(
+    expect((await reader.tensorEntries()).map(({ name, dtype, shape, encoding }) => ({ name, dtype, shape, encoding }))).toEqual(
       vector.tensors.map(({ name, dtype, shape, encoding }) => ({ name, dtype, shape, encoding })),
     );
     for (const tensor of vector.tensors) {
@@ -65,6 +87,7 @@ describe("valid vectors", () => {
         expect(sha256(float32Bytes(await reader.readFloat32(tensor.name))), `${tensor.name} binary32`).toBe(tensor.f32_sha256);
       }
     }
+    await reader.close();
   });
 });
 
@@ -85,6 +108,16 @@ describe("rans-lanes.qans", () => {
 
 describe("invalid vectors", () => {
   it.each(manifest.invalid)("$file is rejected with $code", async (vector) => {
+    if (vector.shards) {
+      // A set: the full verifier checks the set file, every shard, then each shard against the set (spec §16.2).
+      const path = pathOf("invalid", vector.file);
+      const error = await outcome(() => verifyModel(path));
+      expect(error, "verifyModel must reject").toBeInstanceOf(QansError);
+      expect((error as QansError).code, (error as Error).message).toBe(vector.code);
+      const randomAccess = await outcome(async () => readEverythingModel(await openModel(path)));
+      expect(randomAccess, "the set reader must reject").toBeInstanceOf(QansError);
+      return;
+    }
     const bytes = load("invalid", vector.file);
     const error = await outcome(() => verifySource(new MemorySource(bytes)));
     expect(error, "verifySource must reject").toBeInstanceOf(QansError);
@@ -99,3 +132,4 @@ describe("invalid vectors", () => {
     if (vector.detected_by_random_access) expect(randomAccess, "the random-access reader must reject").toBeInstanceOf(QansError);
   });
 });
+

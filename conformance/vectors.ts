@@ -1,5 +1,5 @@
 /**
- * The QANS 1.0 conformance vectors, built deterministically in memory.
+ * The QANS 1.2 conformance vectors, built deterministically in memory.
  *
  * Valid vectors are written with the SDK writer (which follows the reference encoder profile of
  * spec §15, so the bytes are reproducible) from data drawn from fixed seeds of `Random`. Only
@@ -14,20 +14,35 @@
  */
 import {
   DTYPES,
+  MemorySink,
   MemorySource,
   QansError,
   QansReader,
+  QansWriter,
   dtypeSize,
+  encodeTensorFrameAsync,
   fromFloat32,
+  openModelSource,
   quantizeRtn,
+  shardFileName,
   toFloat32,
+  verifyModelSource,
   verifySource,
+  type ByteSource,
   type DType,
   type ModelMetadata,
+  type ModelReader,
   type QansErrorCode,
+  type ShardEntry,
   type TensorData,
   type TensorEncoding,
 } from "../sdk/index.js";
+import { align64, concatBytes } from "../sdk/format/bytes.js";
+import { TAG_METADATA } from "../sdk/format/constants.js";
+import { encodeFileHeader } from "../sdk/format/file-header.js";
+import { encodeIndexFrame } from "../sdk/format/index-frame.js";
+import { encodeTrailer } from "../sdk/format/trailer.js";
+import { crc32c } from "../sdk/codec/crc32c.js";
 import { sha256, writeToMemory } from "../sdk/testing/fixtures.js";
 import {
   fileLayout,
@@ -60,17 +75,24 @@ export interface ManifestTensor {
 }
 
 export interface ManifestValid {
+  /** Path under vectors/valid/; for a set, its set file. */
   file: string;
   spec: string[];
   exercises: string;
+  /** For a set (spec §16): its shard files, in set order, paths under vectors/valid/ beside the set file. */
+  shards?: string[];
+  /** In model order: for a set, every shard's tensors in set order. */
   tensors: ManifestTensor[];
 }
 
 export interface ManifestInvalid {
+  /** Path under vectors/invalid/; for a set, its set file. */
   file: string;
   code: QansErrorCode;
   spec: string[];
   exercises: string;
+  /** For a set: the shard files beside it (valid ones; the defect is in the set file), paths under vectors/invalid/. */
+  shards?: string[];
   /**
    * Whether the damage lies in a structure that a random-access reader reads when it opens the
    * file and reads the metadata and every tensor (trailer, index, metadata frame, tensor frames).
@@ -81,12 +103,13 @@ export interface ManifestInvalid {
 
 export interface Manifest {
   format: "qans";
-  version: "1.1";
+  version: "1.2";
   valid: ManifestValid[];
   invalid: ManifestInvalid[];
 }
 
 export interface VectorFile {
+  /** Path under vectors/valid/ or vectors/invalid/: a file name, or `<set>/<file name>` for the files of a set. */
   file: string;
   bytes: Uint8Array;
 }
@@ -515,6 +538,235 @@ export function validDefs(): ValidDef[] {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Sets (spec §16)
+
+/** A sharded model: its set file and shards go in a folder of their own, `<name>/`. */
+export interface SetDef {
+  /** The folder under vectors/valid/ (and vectors/invalid/), and the set file's base name. */
+  name: string;
+  spec: string[];
+  exercises: string;
+  log2Block: number;
+  /** The maximum shard size the reference writer's rule (spec §16.3) splits at. */
+  shardBytes: number;
+  /** How many shards that gives; the generator checks it. */
+  shardCount: number;
+  metadata: ModelMetadata;
+  tensors: { tensor: TensorData; encoding: TensorEncoding }[];
+}
+
+const SET_BYTES = 2400;
+
+function llamaSetVector(): SetDef {
+  const tiny = llamaTinyVector();
+  return {
+    name: "set-llama",
+    spec: ["§16", "§16.1", "§16.2", "§16.3", "§4.1", "§6"],
+    exercises:
+      "a sharded model: a set file (file-header flag SET, no tensor frames, the shards member) and 3 shard files that llama-tiny.qans's " +
+      `tensors are split into by the reference writer's rule (§16.3) at ${SET_BYTES} bytes per shard, named set-llama-00001.qans to ` +
+      "set-llama-00003.qans; each shard repeats the model's metadata and architecture record and is a valid QANS file on its own",
+    log2Block: tiny.log2Block,
+    shardBytes: SET_BYTES,
+    shardCount: 3,
+    metadata: tiny.metadata,
+    tensors: tiny.tensors,
+  };
+}
+
+export function setDefs(): SetDef[] {
+  return [llamaSetVector()];
+}
+
+/**
+ * Writes a set in memory as the reference writer (spec §16.3, `packStreamSharded`) does: tensors in
+ * order, a new shard before a frame that would take the current shard's file past `shardBytes`.
+ */
+async function writeSet(def: SetDef): Promise<{ set: Uint8Array; shards: { file: string; bytes: Uint8Array }[] }> {
+  const shards: { file: string; bytes: Uint8Array }[] = [];
+  const entries: ShardEntry[] = [];
+  let current: { sink: MemorySink; writer: QansWriter; file: string; tensors: string[] } | undefined;
+  const finish = async () => {
+    const { sink, writer, file, tensors } = current!;
+    const { bytes, trailerChecksum } = await writer.finish();
+    shards.push({ file, bytes: sink.bytes() });
+    entries.push({ file, bytes, trailer_crc32c: trailerChecksum, tensors });
+    current = undefined;
+  };
+  for (const { tensor, encoding } of def.tensors) {
+    const frame = await encodeTensorFrameAsync(tensor, encoding, def.log2Block);
+    if (current && current.tensors.length > 0 && current.writer.sizeWith(frame) > def.shardBytes) await finish();
+    if (!current) {
+      const sink = new MemorySink();
+      current = { sink, writer: new QansWriter(sink, { log2Block: def.log2Block }), file: shardFileName(`${def.name}.qans`, shards.length + 1), tensors: [] };
+      await current.writer.begin(def.metadata);
+    }
+    await current.writer.addFrame(frame);
+    current.tensors.push(tensor.name);
+  }
+  await finish();
+  const sink = new MemorySink();
+  const writer = new QansWriter(sink, { shards: entries });
+  await writer.begin(def.metadata);
+  await writer.finish();
+  return { set: sink.bytes(), shards };
+}
+
+/** Opens the files of one folder by name, as a reader of a set opens shards beside the set file. */
+function folder(files: ReadonlyMap<string, Uint8Array>): (file: string) => Promise<ByteSource> {
+  return async (file) => {
+    const bytes = files.get(file);
+    if (!bytes) throw new QansError("IO_ERROR", `${file}: no such file`);
+    return new MemorySource(bytes, file);
+  };
+}
+
+interface BuiltSet {
+  name: string;
+  set: Uint8Array;
+  shards: { file: string; bytes: Uint8Array }[];
+  entry: ManifestValid;
+  blockModes: Record<string, number>;
+}
+
+async function buildSet(def: SetDef): Promise<BuiltSet> {
+  const { set, shards } = await writeSet(def);
+  const file = `${def.name}/${def.name}.qans`;
+  if (shards.length !== def.shardCount) fail(`${file}: ${shards.length} shards, expected ${def.shardCount}`);
+  for (const shard of shards) {
+    if (shard.bytes.length > def.shardBytes) fail(`${file}: shard ${shard.file} has ${shard.bytes.length} bytes, over ${def.shardBytes}`);
+    await verifySource(new MemorySource(shard.bytes, shard.file));
+  }
+  const files = new Map(shards.map((shard) => [shard.file, shard.bytes]));
+  const report = await verifyModelSource(new MemorySource(set, file), folder(files));
+  const reader = await openModelSource(new MemorySource(set, file), folder(files));
+  if (!("shards" in reader)) fail(`${file}: does not open as a set`);
+  const tensors = await checkModel(file, reader, report.tensors.map((t) => t.name), def);
+  return {
+    name: def.name,
+    set,
+    shards,
+    entry: { file, spec: def.spec, exercises: def.exercises, shards: shards.map((shard) => `${def.name}/${shard.file}`), tensors },
+    blockModes: blockModesOf(report.tensors),
+  };
+}
+
+/** A set file's metadata body, as the reference writer writes it. */
+interface SetBody {
+  metadata: Record<string, string>;
+  architecture?: unknown;
+  shards?: ShardEntry[];
+}
+
+/** A set file around a metadata body given as JSON text, with flag SET as given, checksums sealed. */
+function rawSetFile(body: string, set: boolean): Uint8Array {
+  const json = new TextEncoder().encode(body);
+  const frame = new Uint8Array(12 + json.length);
+  frame.set(TAG_METADATA);
+  view(frame).setUint32(4, json.length, true);
+  frame.set(json, 8);
+  view(frame).setUint32(8 + json.length, crc32c(frame.subarray(0, 8 + json.length)), true);
+  const indexOffset = align64(64 + frame.length);
+  const index = encodeIndexFrame({ metadataLength: frame.length, entries: [] });
+  const padding = new Uint8Array(indexOffset - 64 - frame.length);
+  return concatBytes([encodeFileHeader({ set }), frame, padding, index, encodeTrailer(indexOffset, index.length)]);
+}
+
+interface InvalidSetDef {
+  file: string;
+  code: QansErrorCode;
+  spec: string[];
+  exercises: string;
+  /** Changes the valid set file's metadata body; returns whether the flag SET stays set. */
+  derive(body: SetBody): boolean;
+}
+
+function invalidSetDefs(): InvalidSetDef[] {
+  const shard = (body: SetBody, s: number) => body.shards![s];
+  return [
+    {
+      file: "shard-bytes-off-by-one.qans",
+      code: "INDEX_MISMATCH",
+      spec: ["§16.2"],
+      exercises: "the bytes of shard 2 one more than the shard file's length (check 1)",
+      derive: (body) => {
+        shard(body, 1).bytes += 1;
+        return true;
+      },
+    },
+    {
+      file: "trailer-crc32c-off-by-one.qans",
+      code: "INDEX_MISMATCH",
+      spec: ["§16.2", "§4.2"],
+      exercises: "the trailer_crc32c of shard 3 one more than the shard's trailer checksum field (check 2); the length is right",
+      derive: (body) => {
+        shard(body, 2).trailer_crc32c = (shard(body, 2).trailer_crc32c + 1) % 2 ** 32;
+        return true;
+      },
+    },
+    {
+      file: "tensor-order.qans",
+      code: "INDEX_MISMATCH",
+      spec: ["§16.2"],
+      exercises: "the first two tensors of shard 1 listed in the opposite order to the shard's index (check 3): the same names, in the wrong order",
+      derive: (body) => {
+        const tensors = shard(body, 0).tensors;
+        if (tensors.length < 2) fail("shard 1 of the set holds fewer than 2 tensors");
+        [tensors[0], tensors[1]] = [tensors[1], tensors[0]];
+        return true;
+      },
+    },
+    {
+      file: "file-name-parent.qans",
+      code: "BAD_METADATA",
+      spec: ["§16.1", "§6"],
+      exercises: 'the file of shard 1 set to "../x.qans": a name that would leave the set\'s folder (and starts with ".")',
+      derive: (body) => {
+        shard(body, 0).file = "../x.qans";
+        return true;
+      },
+    },
+    {
+      file: "flag-without-shards.qans",
+      code: "BAD_METADATA",
+      spec: ["§4.1", "§16.1"],
+      exercises: "the file-header flag SET with no shards member in the metadata",
+      derive: (body) => {
+        delete body.shards;
+        return true;
+      },
+    },
+    {
+      file: "shards-without-flag.qans",
+      code: "BAD_METADATA",
+      spec: ["§4.1", "§16.1"],
+      exercises: "the shards member in the metadata of a file whose flag SET is clear",
+      derive: () => false,
+    },
+    {
+      file: "duplicate-tensor.qans",
+      code: "DUPLICATE_NAME",
+      spec: ["§16.1"],
+      exercises: "the first tensor name of shard 2 replaced with the first tensor name of shard 1, so that one name is in two shards",
+      derive: (body) => {
+        shard(body, 1).tensors[0] = shard(body, 0).tensors[0];
+        return true;
+      },
+    },
+  ];
+}
+
+/** Reads a model's metadata and every tensor, then closes it. */
+export async function readEverythingModel(reader: ModelReader): Promise<void> {
+  try {
+    await reader.metadata();
+    for (const name of reader.names) await reader.readTensor(name);
+  } finally {
+    await reader.close();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
 // Independent expectations (spec §8): what a reader must decode, computed without the reader
 
 function matrix(shape: number[]): { rows: number; cols: number } {
@@ -611,18 +863,39 @@ async function buildValid(def: ValidDef): Promise<{ bytes: Uint8Array; entry: Ma
   const bytes = await writeToMemory(def.tensors, { log2Block: def.log2Block, metadata: def.metadata });
   const source = new MemorySource(bytes);
   const report = await verifySource(source);
-  const blockModes: Record<string, number> = { RAW: 0, CONST: 0, RANS: 0 };
-  for (const t of report.tensors) for (const s of t.streams) for (const [mode, n] of Object.entries(s.blockModes)) blockModes[mode] += n;
+  const tensors = await checkModel(def.file, await QansReader.open(source), report.tensors.map((t) => t.name), def);
+  return { bytes, entry: { file: def.file, spec: def.spec, exercises: def.exercises, tensors }, blockModes: blockModesOf(report.tensors) };
+}
 
-  const reader = await QansReader.open(source);
-  const metadata = await reader.metadata();
-  if (JSON.stringify(metadata) !== JSON.stringify(def.metadata)) fail(`${def.file}: metadata does not read back`);
-  if (reader.entries.length !== def.tensors.length) fail(`${def.file}: ${reader.entries.length} tensors, expected ${def.tensors.length}`);
+function blockModesOf(tensors: Awaited<ReturnType<typeof verifySource>>["tensors"]): Record<string, number> {
+  const blockModes: Record<string, number> = { RAW: 0, CONST: 0, RANS: 0 };
+  for (const t of tensors) for (const s of t.streams) for (const [mode, n] of Object.entries(s.blockModes)) blockModes[mode] += n;
+  return blockModes;
+}
+
+/**
+ * Reads a model (one file or a set) back and checks it against its definition: metadata, names
+ * (`verified` are those the full verifier reported), index entries, and every tensor's data,
+ * symbols and binary32 values against values computed without the reader. Returns the manifest's
+ * tensor records.
+ */
+async function checkModel(
+  file: string,
+  reader: ModelReader,
+  verified: string[],
+  def: { metadata: ModelMetadata; tensors: { tensor: TensorData; encoding: TensorEncoding }[] },
+): Promise<ManifestTensor[]> {
+  const modelMetadata = (m: ModelMetadata) => JSON.stringify({ metadata: m.metadata, architecture: m.architecture });
+  if (modelMetadata(await reader.metadata()) !== modelMetadata(def.metadata)) fail(`${file}: metadata does not read back`);
+  const names = def.tensors.map((t) => t.tensor.name);
+  if (JSON.stringify(verified) !== JSON.stringify(names)) fail(`${file}: the verifier reports tensors ${verified.join(", ")}`);
+  if (JSON.stringify(reader.names) !== JSON.stringify(names)) fail(`${file}: the reader lists tensors ${reader.names.join(", ")}`);
+  const entries = await reader.tensorEntries();
 
   const tensors: ManifestTensor[] = [];
   for (const [t, { tensor, encoding }] of def.tensors.entries()) {
-    const entry = reader.entries[t];
-    const where = `${def.file} tensor "${tensor.name}"`;
+    const entry = entries[t];
+    const where = `${file} tensor "${tensor.name}"`;
     if (entry.name !== tensor.name || entry.dtype !== tensor.dtype || entry.encoding !== encoding.encoding) fail(`${where}: index entry differs`);
     if (JSON.stringify(entry.shape) !== JSON.stringify(tensor.shape)) fail(`${where}: shape differs`);
     const expected = expectedDecode(tensor, encoding);
@@ -647,7 +920,8 @@ async function buildValid(def: ValidDef): Promise<{ bytes: Uint8Array; entry: Ma
     }
     tensors.push(record);
   }
-  return { bytes, entry: { file: def.file, spec: def.spec, exercises: def.exercises, tensors }, blockModes };
+  await reader.close();
+  return tensors;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -836,10 +1110,10 @@ function invalidDefs(): InvalidDef[] {
       from: BASE,
       code: "RESERVED_BITS",
       spec: ["§4.1", "§2"],
-      exercises: "file header flags = 1 (all flag bits are reserved in 1.0), header checksum re-sealed",
+      exercises: "file header flags = 2: bit 1 set (bit 0 is SET since 1.2, bits 1 to 31 are reserved), header checksum re-sealed",
       detectedByRandomAccess: false,
       derive: (b) => {
-        view(b).setUint32(12, 1, true);
+        view(b).setUint32(12, 2, true);
         resealFileHeader(b);
         return b;
       },
@@ -1218,6 +1492,32 @@ export async function readEverything(bytes: Uint8Array): Promise<void> {
 
 // ---------------------------------------------------------------------------------------------
 
+/**
+ * The invalid sets derived from `built`: each a set file with one defect, in a folder with copies of
+ * the valid shards, which every invalid set of the folder shares.
+ */
+async function buildInvalidSets(built: BuiltSet, invalid: VectorFile[], manifest: ManifestInvalid[]): Promise<void> {
+  const from = built.entry.file;
+  const length = view(built.set).getUint32(64 + 4, true);
+  const bodyText = new TextDecoder().decode(built.set.subarray(64 + 8, 64 + 8 + length));
+  if (!sameBytes(rawSetFile(bodyText, true), built.set)) fail(`${from}: the set file does not rebuild from its metadata body`);
+  const files = new Map(built.shards.map((shard) => [shard.file, shard.bytes]));
+  const shards = built.shards.map((shard) => `${built.name}/${shard.file}`);
+  invalid.push(...built.shards.map((shard) => ({ file: `${built.name}/${shard.file}`, bytes: shard.bytes })));
+  for (const def of invalidSetDefs()) {
+    const body = JSON.parse(bodyText) as SetBody;
+    const set = def.derive(body);
+    const bytes = rawSetFile(JSON.stringify(body), set);
+    const file = `${built.name}/${def.file}`;
+    const code = await rejectionCode(() => verifyModelSource(new MemorySource(bytes, file), folder(files)));
+    if (code !== def.code) fail(`${file}: verifyModelSource gives ${code}, declared ${def.code}`);
+    const randomAccess = await rejectionCode(async () => readEverythingModel(await openModelSource(new MemorySource(bytes, file), folder(files))));
+    if (randomAccess === "accepted" || randomAccess === "other") fail(`${file}: the random-access reader gives ${randomAccess}`);
+    invalid.push({ file, bytes });
+    manifest.push({ file, code: def.code, spec: def.spec, exercises: `derived from ${from}: ${def.exercises}`, shards, detected_by_random_access: true });
+  }
+}
+
 /** Builds and checks every vector and the manifest, in memory. */
 export async function buildVectors(): Promise<VectorSet> {
   const valid: VectorFile[] = [];
@@ -1230,6 +1530,14 @@ export async function buildVectors(): Promise<VectorSet> {
     manifestValid.push(entry);
     byFile.set(def.file, bytes);
     for (const mode of Object.keys(modes)) modes[mode] += blockModes[mode];
+  }
+  const builtSets: BuiltSet[] = [];
+  for (const def of setDefs()) {
+    const built = await buildSet(def);
+    builtSets.push(built);
+    valid.push({ file: built.entry.file, bytes: built.set }, ...built.shards.map((shard) => ({ file: `${def.name}/${shard.file}`, bytes: shard.bytes })));
+    manifestValid.push(built.entry);
+    for (const mode of Object.keys(modes)) modes[mode] += built.blockModes[mode];
   }
   for (const [mode, count] of Object.entries(modes)) if (count === 0) fail(`no valid vector has a ${mode} block`);
   const rawDtypes = new Set(manifestValid.flatMap((v) => v.tensors.filter((t) => t.encoding === "raw").map((t) => t.dtype)));
@@ -1257,11 +1565,13 @@ export async function buildVectors(): Promise<VectorSet> {
     });
   }
 
-  const names = [...valid, ...invalid].map((v) => v.file);
+  for (const built of builtSets) await buildInvalidSets(built, invalid, manifestInvalid);
+
+  const names = [...valid.map((v) => `valid/${v.file}`), ...invalid.map((v) => `invalid/${v.file}`)];
   if (new Set(names).size !== names.length) fail("two vectors share a file name");
   const total = [...valid, ...invalid].reduce((sum, v) => sum + v.bytes.length, 0);
   if (total > SIZE_BUDGET) fail(`vectors total ${total} bytes, over the budget of ${SIZE_BUDGET}`);
 
-  const manifest: Manifest = { format: "qans", version: "1.1", valid: manifestValid, invalid: manifestInvalid };
+  const manifest: Manifest = { format: "qans", version: "1.2", valid: manifestValid, invalid: manifestInvalid };
   return { valid, invalid, manifest, manifestText: `${JSON.stringify(manifest, null, 2)}\n` };
 }

@@ -5,13 +5,17 @@
 export { ERROR_CODES, QansError, isQansError, type QansErrorCode } from "./errors.js";
 export { DTYPES, dtypeSize, type DType } from "./tensor/dtype.js";
 export type { ImportedModel, ModelArchitecture, ModelMetadata, TensorData } from "./tensor/tensor.js";
-export { FORMAT_MAJOR, FORMAT_MINOR, LIMITS, DEFAULT_LOG2_BLOCK, type EncodingName } from "./format/constants.js";
+export { FORMAT_MAJOR, FORMAT_MINOR, FILE_FLAG_SET, LIMITS, DEFAULT_LOG2_BLOCK, type EncodingName } from "./format/constants.js";
+export type { FileMetadata } from "./format/metadata-frame.js";
+export type { ShardEntry } from "./format/set-metadata.js";
 export type { IndexEntry } from "./format/index-frame.js";
 export type { TensorHeader, StreamDescriptor } from "./format/tensor-header.js";
 
-export { QansWriter, type WriterOptions } from "./writer.js";
-export { QansReader, type DecodedStreams, type TensorSelector } from "./reader.js";
-export { verifySource, verifyStream, type FileReport, type TensorReport, type StreamReport } from "./verify.js";
+export { QansWriter, type WriterOptions, type WriteResult } from "./writer.js";
+export { QansReader, type DecodedStreams, type ModelReader, type ReaderOpenOptions, type TensorSelector } from "./reader.js";
+export { QansModelSet, openModel, openModelSource } from "./model-set.js";
+export { shardLocation, shardOpener, type ShardOpener } from "./io/shard-location.js";
+export { verifySource, verifyModel, verifyModelSource, verifyStream, type FileReport, type TensorReport, type StreamReport } from "./verify.js";
 export {
   decodeStream,
   type StreamDecodeOptions,
@@ -42,6 +46,7 @@ export {
   type PackResult,
 } from "./pack.js";
 export { encodeLargeTensorFrame, type LargeFrameOptions } from "./pack-stream.js";
+export { packModelSharded, packStreamSharded, shardFileName, type ShardedPackOptions, type ShardedPackResult } from "./pack-set.js";
 export { unpackToSafetensors, unpackStreamToSafetensors } from "./unpack.js";
 export { encodeTensorFrame, encodeTensorFrameAsync, type TensorEncoding, type EncodedFrame } from "./tensor/frame-encode.js";
 

@@ -81,7 +81,7 @@ export function encodeSmallest(tensor: TensorData, options: PackOptions, log2Blo
  * As `encodeSmallest`, with large tensors encoded off this thread, and tensors above
  * `largeTensorBytes` by `encodeLargeTensorFrame`, which gives the same frame.
  */
-async function encodeSmallestAsync(tensor: TensorData, options: PackOptions, log2Block: number): Promise<EncodedFrame> {
+export async function encodeSmallestAsync(tensor: TensorData, options: PackOptions, log2Block: number): Promise<EncodedFrame> {
   const large = tensor.data.byteLength > largeTensorBytes(options);
   let best: EncodedFrame | undefined;
   for (const encoding of candidateEncodings(tensor, options)) {
@@ -91,7 +91,7 @@ async function encodeSmallestAsync(tensor: TensorData, options: PackOptions, log
   return best!;
 }
 
-function largeTensorBytes(options: PackOptions): number {
+export function largeTensorBytes(options: PackOptions): number {
   const bytes = options.largeTensorBytes ?? DEFAULT_LARGE_TENSOR_BYTES;
   if (typeof bytes !== "number" || Number.isNaN(bytes) || bytes < 0) {
     throw new QansError("INVALID_ARGUMENT", `largeTensorBytes must be a non-negative number, got ${String(bytes)}`);
@@ -99,7 +99,7 @@ function largeTensorBytes(options: PackOptions): number {
   return bytes;
 }
 
-function checkTensorData(tensor: unknown, index: number): asserts tensor is TensorData {
+export function checkTensorData(tensor: unknown, index: number): asserts tensor is TensorData {
   const candidate = tensor as Partial<TensorData> | null;
   if (typeof candidate !== "object" || candidate === null || typeof candidate.name !== "string" || !(candidate.data instanceof Uint8Array) || !Array.isArray(candidate.shape)) {
     throw new QansError("INVALID_ARGUMENT", `pack: tensor #${index} is not a { name, dtype, shape, data } tensor`);
@@ -138,7 +138,8 @@ export async function packStream(
     inputBytes += tensor.data.byteLength;
     options.onTensor?.(writer.tensorCount, total, tensor.name);
   }
-  return { ...(await writer.finish()), inputBytes };
+  const { bytes, tensors: count } = await writer.finish();
+  return { bytes, tensors: count, inputBytes };
 }
 
 /** Packs a whole model held in memory: `packStream` over its tensors. */

@@ -1,19 +1,19 @@
 import { constants as bufferConstants } from "node:buffer";
 import { QansError } from "./errors.js";
 import { align64, bytesEqual, concatBytes } from "./format/bytes.js";
-import { BLOCK_HEADER_SIZE, FILE_HEADER_SIZE, INDEX_FRAME_OVERHEAD, LIMITS, TAG_INDEX, TRAILER_SIZE } from "./format/constants.js";
+import { BLOCK_HEADER_SIZE, FILE_HEADER_SIZE, INDEX_FRAME_OVERHEAD, LIMITS, TAG_INDEX, TAG_TENSOR, TRAILER_SIZE } from "./format/constants.js";
 import { decodeFileHeader, type FormatVersion } from "./format/file-header.js";
 import { decodeIndexFrame, type FileIndex } from "./format/index-frame.js";
 import { blockHeaderOffset, streamSymbolCount } from "./format/layout.js";
-import { decodeMetadataFrame, metadataFrameLength } from "./format/metadata-frame.js";
+import { decodeMetadataFrame, metadataFrameLength, type FileMetadata } from "./format/metadata-frame.js";
 import { sameDescriptor, type TensorDescriptor } from "./format/tensor-descriptor.js";
 import type { TensorHeader } from "./format/tensor-header.js";
-import { decodeTrailer, type Trailer } from "./format/trailer.js";
+import { decodeTrailer, type IndexPlacement, type Trailer } from "./format/trailer.js";
 import { ChunkForwardReader, type ChunkSource } from "./io/chunk-reader.js";
 import type { ForwardReader } from "./io/forward-reader.js";
 import { decodeTensorFrame, type DecodedBlock } from "./tensor/frame-decode.js";
 import { reconstructTensor } from "./tensor/reconstruct.js";
-import type { ModelMetadata, TensorData } from "./tensor/tensor.js";
+import type { TensorData } from "./tensor/tensor.js";
 
 /** What a `tensor` event carries: the decoded symbol streams, the reconstructed tensor, or both. */
 export type StreamOutput = "streams" | "tensor" | "both";
@@ -34,7 +34,9 @@ export interface StreamDecodeOptions {
 export interface StreamStartEvent {
   type: "start";
   version: FormatVersion;
-  metadata: ModelMetadata;
+  /** The file is a set file (flag `SET`, spec §16): it holds no tensors, its metadata lists the shards. */
+  set: boolean;
+  metadata: FileMetadata;
   /** Length of the metadata frame in bytes. */
   metadataLength: number;
 }
@@ -119,20 +121,22 @@ export async function* decodeStream(
   }
   const reader = input instanceof ChunkForwardReader ? input : new ChunkForwardReader(input);
   try {
-    const version = decodeFileHeader(await reader.readAtMost(0, FILE_HEADER_SIZE, "file header"));
+    const { version, set } = decodeFileHeader(await reader.readAtMost(0, FILE_HEADER_SIZE, "file header"));
     // The prefix is copied: the next read may return a view of the same chunk, or a new buffer.
     const prefix = (await reader.read(FILE_HEADER_SIZE, 8, "metadata frame")).slice();
     const metadataLength = metadataFrameLength(prefix, FILE_HEADER_SIZE);
     const rest = await reader.read(FILE_HEADER_SIZE + 8, metadataLength - 8, "metadata frame");
-    const metadata = decodeMetadataFrame(concatBytes([prefix, rest]), FILE_HEADER_SIZE);
-    yield { type: "start", version, metadata, metadataLength };
+    const metadata = decodeMetadataFrame(concatBytes([prefix, rest]), FILE_HEADER_SIZE, { set });
+    yield { type: "start", version, set, metadata, metadataLength };
 
     const frames: SeenFrame[] = [];
     const names = new Set<string>();
     let position = FILE_HEADER_SIZE + metadataLength;
     for (;;) {
       const at = align64(position);
-      if (bytesEqual(await reader.peek(at, 4, "tensor frame or index"), TAG_INDEX)) break;
+      const tag = await reader.peek(at, 4, "tensor frame or index");
+      if (bytesEqual(tag, TAG_INDEX)) break;
+      if (set && bytesEqual(tag, TAG_TENSOR)) throw new QansError("BAD_METADATA", `a set file (flag SET) holds no tensors, but a tensor frame follows its metadata, at ${at}`);
       // Anything but the index is read as a tensor frame, which reports a wrong tag (BAD_MAGIC).
       const frame = yield* decodeFrame(reader, at, names, output, options);
       frames.push(frame);
@@ -140,7 +144,7 @@ export async function* decodeStream(
     }
 
     const indexOffset = align64(position);
-    const index = await readIndex(reader, indexOffset, version);
+    const index = await readIndex(reader, indexOffset);
     checkIndexAgainstFrames(index, metadataLength, frames);
     const indexLength = reader.position - indexOffset;
     const fileBytes = reader.position + TRAILER_SIZE;
@@ -323,7 +327,7 @@ async function* frameItems(reader: ForwardReader, frameOffset: number): AsyncGen
  * index is checked against where it was found and the length its own header gives; the trailer is
  * then checked to agree.
  */
-async function readIndex(reader: ChunkForwardReader, indexOffset: number, version: FormatVersion): Promise<FileIndex> {
+async function readIndex(reader: ChunkForwardReader, indexOffset: number): Promise<FileIndex> {
   const head = (await reader.read(indexOffset, 16, "index")).slice();
   const view = new DataView(head.buffer, head.byteOffset, head.byteLength);
   const indexLength = view.getBigUint64(8, true) + BigInt(INDEX_FRAME_OVERHEAD);
@@ -334,8 +338,8 @@ async function readIndex(reader: ChunkForwardReader, indexOffset: number, versio
   }
   const length = Number(indexLength);
   const rest = await reader.read(indexOffset + 16, length - 16, "index");
-  const trailer: Trailer = { ...version, indexOffset, indexLength: length, fileLength: indexOffset + length + TRAILER_SIZE };
-  return decodeIndexFrame(concatBytes([head, rest]), trailer);
+  const placement: IndexPlacement = { indexOffset, indexLength: length };
+  return decodeIndexFrame(concatBytes([head, rest]), placement);
 }
 
 /** Spec §11: the index must describe exactly the frames that were read (INDEX_MISMATCH). */

@@ -6,7 +6,7 @@ import { asQansError, QansError } from "./errors.js";
 import { encodeSafetensorsHeader, writeSafetensors, type SafetensorsHeaderEntry } from "./export/safetensors.js";
 import { AtomicFileSink } from "./io/atomic-file.js";
 import type { ChunkForwardReader, ChunkSource } from "./io/chunk-reader.js";
-import { QansReader } from "./reader.js";
+import { openModel } from "./model-set.js";
 import { decodeStream } from "./stream-decoder.js";
 import { dtypeSize } from "./tensor/dtype.js";
 
@@ -14,19 +14,21 @@ import { dtypeSize } from "./tensor/dtype.js";
 export type UnpackOutput = string | NodeJS.WritableStream;
 
 /**
- * Writes a QANS file's tensors to safetensors, one tensor in memory at a time: bit-exact for
- * lossless encodings, dequantised to the original dtype for int-quant. Metadata passes through.
+ * Writes a model's tensors to safetensors, one tensor in memory at a time: bit-exact for lossless
+ * encodings, dequantised to the original dtype for int-quant. Metadata passes through. `input` is a
+ * QANS file or the set file of a sharded model (every shard is read), at a path or an http(s) URL.
  */
 export async function unpackToSafetensors(input: string, output: UnpackOutput): Promise<{ tensors: number; bytes: number }> {
-  const reader = await QansReader.openLocation(input);
+  const reader = await openModel(input);
   try {
     const { metadata } = await reader.metadata();
-    const layout = reader.entries.map((entry) => ({ name: entry.name, dtype: entry.dtype, shape: entry.shape }));
-    const bytes = reader.entries.reduce((sum, entry) => sum + entry.elements * dtypeSize(entry.dtype), 0);
+    const all = await reader.tensorEntries();
+    const layout = all.map((entry) => ({ name: entry.name, dtype: entry.dtype, shape: entry.shape }));
+    const bytes = all.reduce((sum, entry) => sum + entry.elements * dtypeSize(entry.dtype), 0);
     if (typeof output === "string") {
       await writeSafetensors(output, reader.tensors(), metadata, layout);
     } else {
-      const entries = reader.entries.map((entry) => ({ name: entry.name, dtype: entry.dtype, shape: entry.shape, byteLength: entry.elements * dtypeSize(entry.dtype) }));
+      const entries = all.map((entry) => ({ name: entry.name, dtype: entry.dtype, shape: entry.shape, byteLength: entry.elements * dtypeSize(entry.dtype) }));
       await writeToStream(output, encodeSafetensorsHeader(entries, metadata));
       for await (const tensor of reader.tensors()) await writeToStream(output, tensor.data);
     }
@@ -62,6 +64,9 @@ export async function unpackStreamToSafetensors(
     const layout: SafetensorsHeaderEntry[] = [];
     let complete = false;
     for await (const event of decodeStream(input, { output: "tensor" })) {
+      if (event.type === "start" && event.set) {
+        throw new QansError("INVALID_ARGUMENT", "the input is a set file, whose tensors are in its shard files: unpack it by its path or URL, so that the shards beside it are found");
+      }
       if (event.type === "start") metadata = event.metadata.metadata;
       if (event.type === "tensor") {
         const { name, dtype, shape, data } = event.tensor!;

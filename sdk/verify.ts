@@ -5,17 +5,20 @@ import { ransStateBytes } from "./codec/rans.js";
 import { align64 } from "./format/bytes.js";
 import { FILE_HEADER_SIZE, zeroBlockModeCounts, type BlockModeCounts } from "./format/constants.js";
 import { decodeFileHeader, type FormatVersion } from "./format/file-header.js";
-import type { IndexEntry } from "./format/index-frame.js";
-import { decodeMetadataFrame, metadataFrameLength } from "./format/metadata-frame.js";
+import { indexEntryLength, type IndexEntry } from "./format/index-frame.js";
+import { decodeMetadataFrame, metadataFrameLength, type FileMetadata } from "./format/metadata-frame.js";
 import type { TensorHeader } from "./format/tensor-header.js";
+import type { Trailer } from "./format/trailer.js";
 import { QansError } from "./errors.js";
 import { SourceForwardReader } from "./io/forward-reader.js";
+import { openSource } from "./io/open-source.js";
+import { shardOpener, type ShardOpener } from "./io/shard-location.js";
 import type { ByteSource } from "./io/source.js";
+import { checkShardNames } from "./model-set.js";
 import { QansReader } from "./reader.js";
 import type { ChunkForwardReader, ChunkSource } from "./io/chunk-reader.js";
 import { decodeStream, type StreamStartEvent } from "./stream-decoder.js";
 import { decodeTensorFrame, type DecodedBlock, type FrameCallbacks } from "./tensor/frame-decode.js";
-import type { ModelMetadata } from "./tensor/tensor.js";
 
 export interface StreamReport {
   width: number;
@@ -51,22 +54,33 @@ export interface TensorReport {
 
 export interface FileReport {
   version: FormatVersion;
+  /** The file's size; for a set, the set file's and every shard's together. */
   fileBytes: number;
-  metadata: ModelMetadata;
+  /** The metadata frame; a set file's has `shards`. */
+  metadata: FileMetadata;
+  /** Every tensor in model order; for a set, those of every shard. */
   tensors: TensorReport[];
+  /** For a set verified with its shards: each shard file and its size. */
+  shards?: { file: string; bytes: number }[];
 }
 
 /**
  * Checks a whole file: header, metadata, trailer, index, then every tensor frame front to back,
- * decoding every block (so rANS end-state checks run) and every padding byte.
+ * decoding every block (so rANS end-state checks run) and every padding byte. A set file is
+ * checked as the file it is (flag, `shards` member, no tensors), without its shards: see
+ * `verifyModel`.
  */
 export async function verifySource(source: ByteSource, onProgress?: (done: number, total: number) => void): Promise<FileReport> {
-  const version = decodeFileHeader(await source.read(0, Math.min(source.size, FILE_HEADER_SIZE), "file header"));
+  return (await verifyFile(source, onProgress)).report;
+}
+
+async function verifyFile(source: ByteSource, onProgress?: (done: number, total: number) => void): Promise<{ report: FileReport; trailer: Trailer }> {
+  const { version, set } = decodeFileHeader(await source.read(0, Math.min(source.size, FILE_HEADER_SIZE), "file header"));
   const reader = new SourceForwardReader(source, FILE_HEADER_SIZE);
   const prefix = await reader.read(FILE_HEADER_SIZE, 8, "metadata frame");
   const metadataLength = metadataFrameLength(prefix, FILE_HEADER_SIZE);
   const metadataBytes = await source.read(FILE_HEADER_SIZE, metadataLength, "metadata frame");
-  const metadata = decodeMetadataFrame(metadataBytes, FILE_HEADER_SIZE);
+  const metadata = decodeMetadataFrame(metadataBytes, FILE_HEADER_SIZE, { set });
   await reader.read(FILE_HEADER_SIZE + 8, metadataLength - 8, "metadata frame");
 
   const random = await QansReader.open(source);
@@ -77,6 +91,9 @@ export async function verifySource(source: ByteSource, onProgress?: (done: numbe
   if (index.metadataLength !== metadataLength) {
     throw new QansError("INDEX_MISMATCH", `index says the metadata frame has ${index.metadataLength} bytes, it has ${metadataLength}`);
   }
+  if (set && index.entries.length > 0) {
+    throw new QansError("BAD_METADATA", `index: a set file (flag SET) holds no tensors, this one lists ${index.entries.length}`);
+  }
   const tensors: TensorReport[] = [];
   for (const entry of index.entries) {
     tensors.push(await verifyTensor(reader, entry, source.size));
@@ -84,7 +101,67 @@ export async function verifySource(source: ByteSource, onProgress?: (done: numbe
   }
   // Reading zero bytes at the index checks the padding before it.
   await reader.read(trailer.indexOffset, 0, "index");
-  return { version, fileBytes: source.size, metadata, tensors };
+  return { report: { version, fileBytes: source.size, metadata, tensors }, trailer };
+}
+
+/**
+ * Checks a model at a path or an http(s) URL, whether one QANS file (as `verifySource`) or a set
+ * (spec §16.2): the set file, then every shard as a whole file, then for each shard in set order
+ * that its length and trailer checksum are the ones the set file recorded and that its index lists
+ * the set's names for it, in order (INDEX_MISMATCH). A missing shard is IO_ERROR. Progress counts
+ * the bytes of all the files.
+ */
+export async function verifyModel(location: string, onProgress?: (done: number, total: number) => void): Promise<FileReport> {
+  const source = await openSource(location);
+  try {
+    return await verifyModelSource(source, shardOpener(location), onProgress);
+  } finally {
+    await source.close().catch(() => undefined);
+  }
+}
+
+/**
+ * As `verifyModel`, for a source that is already open; a set's shards are opened with
+ * `openShard` (without it a set file is refused with INVALID_ARGUMENT). The caller closes `source`.
+ */
+export async function verifyModelSource(source: ByteSource, openShard?: ShardOpener, onProgress?: (done: number, total: number) => void): Promise<FileReport> {
+  const { report } = await verifyFile(source, onProgress);
+  const shards = report.metadata.shards;
+  if (!shards) return report;
+  if (!openShard) throw new QansError("INVALID_ARGUMENT", "this is a set file: its shards are found from its location, so verify it with verifyModel(location)");
+  const total = shards.reduce((sum, shard) => sum + shard.bytes, source.size);
+  let done = source.size;
+  const tensors: TensorReport[] = [];
+  const found: { size: number; checksum: number; names: { name: string }[] }[] = [];
+  for (const shard of shards) {
+    const shardSource = await openShard(shard.file);
+    try {
+      const start = done;
+      const { report: shardReport, trailer } = await verifyFile(shardSource, (at) => onProgress?.(start + at, total));
+      found.push({ size: shardSource.size, checksum: trailer.checksum, names: shardReport.tensors });
+      tensors.push(...shardReport.tensors);
+      done += shardSource.size;
+      onProgress?.(done, total);
+    } finally {
+      await shardSource.close().catch(() => undefined);
+    }
+  }
+  shards.forEach((shard, s) => {
+    const where = `shard ${s + 1} (${shard.file})`;
+    const { size, checksum, names } = found[s];
+    if (size !== shard.bytes) throw new QansError("INDEX_MISMATCH", `${where}: the file has ${size} bytes, the set file says ${shard.bytes}`);
+    if (checksum !== shard.trailer_crc32c) {
+      throw new QansError("INDEX_MISMATCH", `${where}: trailer checksum ${checksum}, the set file says ${shard.trailer_crc32c}`);
+    }
+    checkShardNames(names, shard, where);
+  });
+  return {
+    version: report.version,
+    fileBytes: done,
+    metadata: report.metadata,
+    tensors,
+    shards: shards.map((shard, s) => ({ file: shard.file, bytes: found[s].size })),
+  };
 }
 
 async function verifyTensor(reader: SourceForwardReader, entry: IndexEntry, fileSize: number): Promise<TensorReport> {
@@ -141,7 +218,7 @@ export class TensorReportBuilder implements FrameCallbacks {
       stream.symbols = this.counts[s].reduce((sum, c) => sum + c, 0);
       stream.entropyBits = entropyBits(this.counts[s]);
     });
-    const indexBytes = indexEntryBytes(placement);
+    const indexBytes = indexEntryLength(placement);
     const report: TensorReport = {
       name: placement.name,
       dtype: placement.dtype,
@@ -190,10 +267,6 @@ export async function verifyStream(input: ChunkSource | ReadableStream<Uint8Arra
   throw new QansError("TRUNCATED", "the input ended before the trailer");
 }
 
-function indexEntryBytes(entry: Pick<IndexEntry, "name" | "shape" | "payloadLengths">): number {
-  const nameBytes = new TextEncoder().encode(entry.name).length;
-  return 2 + nameBytes + 4 + 8 * entry.shape.length + 4 + 8 + 4 + 8 + 4 * entry.payloadLengths.length;
-}
 
 function quantParamBytes(header: TensorHeader): number {
   const q = header.quant;

@@ -1,9 +1,10 @@
 import { QansError } from "./errors.js";
 import { align64 } from "./format/bytes.js";
-import { DEFAULT_LOG2_BLOCK, FILE_HEADER_SIZE } from "./format/constants.js";
+import { DEFAULT_LOG2_BLOCK, FILE_HEADER_SIZE, TRAILER_SIZE } from "./format/constants.js";
 import { encodeFileHeader } from "./format/file-header.js";
-import { encodeIndexFrame, type IndexEntry } from "./format/index-frame.js";
+import { encodeIndexFrame, indexEntryLength, indexFrameLength, type IndexEntry } from "./format/index-frame.js";
 import { encodeMetadataFrame } from "./format/metadata-frame.js";
+import type { ShardEntry } from "./format/set-metadata.js";
 import { encodeTrailer } from "./format/trailer.js";
 import type { ByteSink } from "./io/sink.js";
 import { encodeTensorFrameAsync, type EncodedFrame, type TensorEncoding } from "./tensor/frame-encode.js";
@@ -12,6 +13,20 @@ import type { ModelMetadata, TensorData } from "./tensor/tensor.js";
 export interface WriterOptions {
   /** log2 of the block size in symbols, 12..20; default 17. */
   log2Block?: number;
+  /**
+   * Writes a set file (spec §16.1): the file-header flag `SET` and these shards in the metadata.
+   * A set file holds no tensors, so `addTensor` refuses.
+   */
+  shards?: readonly ShardEntry[];
+}
+
+/** What `QansWriter.finish` wrote. */
+export interface WriteResult {
+  /** The file's size. */
+  bytes: number;
+  tensors: number;
+  /** The trailer's checksum field, which a set file records for each shard (spec §16.1). */
+  trailerChecksum: number;
 }
 
 /**
@@ -23,6 +38,7 @@ export class QansWriter {
   private readonly entries: IndexEntry[] = [];
   private readonly names = new Set<string>();
   private metadataLength = 0;
+  private indexEntryBytes = 0;
   private state: "new" | "open" | "finished" = "new";
 
   constructor(
@@ -32,9 +48,10 @@ export class QansWriter {
 
   async begin(metadata: ModelMetadata): Promise<void> {
     if (this.state !== "new") throw new QansError("INVALID_ARGUMENT", "writer: begin() was already called");
-    const metadataFrame = encodeMetadataFrame(metadata);
+    const shards = this.options.shards;
+    const metadataFrame = encodeMetadataFrame(metadata, shards);
     this.metadataLength = metadataFrame.length;
-    await this.emit(encodeFileHeader());
+    await this.emit(encodeFileHeader({ set: shards !== undefined }));
     await this.emit(metadataFrame);
     this.state = "open";
   }
@@ -48,6 +65,7 @@ export class QansWriter {
   async addFrame(frame: EncodedFrame): Promise<IndexEntry> {
     const name = frame.header.name;
     if (this.state !== "open") throw new QansError("INVALID_ARGUMENT", "writer: addTensor() needs begin() first and no finish()");
+    if (this.options.shards) throw new QansError("INVALID_ARGUMENT", "writer: a set file holds no tensors; they go in its shards");
     if (this.names.has(name)) throw new QansError("DUPLICATE_NAME", `writer: tensor "${name}" was already added`);
     await this.pad();
     const entry: IndexEntry = {
@@ -60,19 +78,32 @@ export class QansWriter {
     for (const chunk of frame.chunks) await this.emit(chunk);
     this.names.add(name);
     this.entries.push(entry);
+    this.indexEntryBytes += indexEntryLength(entry);
     return entry;
   }
 
+  /**
+   * The size the file would have if `frame` were added and the file then finished: what a writer
+   * of shards compares with its maximum before adding a frame (spec §16.3).
+   */
+  sizeWith(frame: EncodedFrame): number {
+    const frameEnd = align64(Math.max(this.position, FILE_HEADER_SIZE)) + frame.frameLength;
+    const entryBytes = indexEntryLength({ name: frame.header.name, shape: frame.header.shape, payloadLengths: frame.payloadLengths });
+    return align64(frameEnd) + indexFrameLength(this.indexEntryBytes + entryBytes) + TRAILER_SIZE;
+  }
+
   /** Writes the index and trailer; the caller then commits or closes the sink. */
-  async finish(): Promise<{ bytes: number; tensors: number }> {
+  async finish(): Promise<WriteResult> {
     if (this.state !== "open") throw new QansError("INVALID_ARGUMENT", "writer: finish() needs begin() first, once");
     await this.pad();
     const indexOffset = this.position;
     const index = encodeIndexFrame({ metadataLength: this.metadataLength, entries: this.entries });
     await this.emit(index);
-    await this.emit(encodeTrailer(indexOffset, index.length));
+    const trailer = encodeTrailer(indexOffset, index.length);
+    await this.emit(trailer);
     this.state = "finished";
-    return { bytes: this.position, tensors: this.entries.length };
+    const trailerChecksum = new DataView(trailer.buffer, trailer.byteOffset, trailer.byteLength).getUint32(28, true);
+    return { bytes: this.position, tensors: this.entries.length, trailerChecksum };
   }
 
   get log2Block(): number {

@@ -30,3 +30,20 @@ export function parseInteger(value: string | undefined, name: string, min: numbe
   }
   return number;
 }
+
+const SIZE_UNITS: Record<string, number> = { "": 1, B: 1, K: 1e3, KB: 1e3, M: 1e6, MB: 1e6, G: 1e9, GB: 1e9, KIB: 2 ** 10, MIB: 2 ** 20, GIB: 2 ** 30 };
+
+/**
+ * A size in bytes: a whole number, optionally followed by a unit: K, M or G (or KB, MB, GB) for
+ * powers of 1000, KiB, MiB or GiB for powers of 1024. "500MB" is 500000000 bytes.
+ */
+export function parseByteSize(value: string | undefined, name: string): number | undefined {
+  if (value === undefined) return undefined;
+  const match = /^([0-9]+)\s*([a-z]*)$/i.exec(value.trim());
+  const unit = match ? SIZE_UNITS[match[2].toUpperCase()] : undefined;
+  const bytes = match && unit !== undefined ? Number(match[1]) * unit : NaN;
+  if (!Number.isSafeInteger(bytes) || bytes < 1) {
+    throw new QansError("INVALID_ARGUMENT", `${name} must be a positive whole number of bytes, optionally with K, M, G (powers of 1000) or KiB, MiB, GiB, got "${value}"`);
+  }
+  return bytes;
+}

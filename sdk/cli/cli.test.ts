@@ -32,7 +32,7 @@ describe("qans pack / verify / inspect / unpack", () => {
 
     const verified = qans("verify", "s.qans", "--json");
     expect(verified.code).toBe(0);
-    expect(JSON.parse(verified.stdout)).toMatchObject({ valid: true, version: "1.1", tensors: 47 });
+    expect(JSON.parse(verified.stdout)).toMatchObject({ valid: true, version: "1.2", tensors: 47 });
 
     const unpacked = qans("unpack", "s.qans", "-o", "s.safetensors");
     expect(unpacked.code, unpacked.stderr).toBe(0);

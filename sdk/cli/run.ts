@@ -32,6 +32,10 @@ commands:
 An input of "-" is standard input, decoded front to back as it arrives (verify, inspect, unpack);
 "unpack -o -" writes the safetensors to standard output and its summary to standard error.
 
+"pack --shard-size 500MB -o model.qans" writes a sharded model: shards model-00001.qans, ... of at
+most that size each, then the set file model.qans. verify, inspect, unpack and cat given a set file
+work on the whole model, reading the shards beside it.
+
 Errors print "qans: <CODE>: <message>" and exit 1; usage errors exit 2.`;
 
 /** Runs the CLI and returns its exit code. Errors become `qans: CODE: message` on stderr. */

@@ -39,7 +39,7 @@ describe("reading standard input with the streaming decoder", () => {
   it.runIf(posix)("cat file | qans verify - accepts a valid file", () => {
     const text = shell(`cat s-int8.qans | $QANS verify -`);
     expect(text.code, text.stderr).toBe(0);
-    expect(text.stdout.toString()).toBe(`stdin: valid QANS 1.1, 47 tensors, ${file("s-int8.qans").length} bytes\n`);
+    expect(text.stdout.toString()).toBe(`stdin: valid QANS 1.2, 47 tensors, ${file("s-int8.qans").length} bytes\n`);
   });
 
   it.each(["lossless", "int8", "int4"])("verify - --json agrees with verify <file> (%s)", (mode) => {
@@ -55,7 +55,7 @@ describe("reading standard input with the streaming decoder", () => {
     expect(piped.code, piped.stderr).toBe(0);
     expect(JSON.parse(piped.stdout.toString())).toEqual({ ...direct, file: "-" });
     const text = qans(file("s-int4.qans"), "inspect", "-");
-    expect(text.stdout.toString()).toMatch(/^stdin: QANS 1\.1/);
+    expect(text.stdout.toString()).toMatch(/^stdin: QANS 1\.2/);
     expect(text.stdout.toString()).toMatch(/total: 47 tensors/);
   });
 

@@ -1,6 +1,9 @@
-/** On-disk constants of QANS 1.1 (spec/qans-v1.md). */
+/** On-disk constants of QANS 1.2 (spec/qans-v1.md). */
 export const FORMAT_MAJOR = 1;
-export const FORMAT_MINOR = 1;
+export const FORMAT_MINOR = 2;
+
+/** File-header flag bit 0: the file is a set file (spec §4.1, §16). Every other flag bit is reserved. */
+export const FILE_FLAG_SET = 1;
 
 export const FILE_MAGIC = Uint8Array.of(0x51, 0x41, 0x4e, 0x53, 0x0d, 0x0a, 0x1a, 0x0a);
 export const TRAILER_MAGIC = Uint8Array.of(0x51, 0x41, 0x4e, 0x53, 0x54, 0x52, 0x4c, 0x0a);
@@ -30,6 +33,12 @@ export const LIMITS = {
   maxGroupSize: 2 ** 24,
   minPrecision: 10,
   maxPrecision: 15,
+  /** Shards per set (spec §16.1). */
+  maxShards: 65535,
+  /** Tensors per set, over all its shards. */
+  maxSetTensors: 2 ** 20,
+  /** Bytes of a shard file name. */
+  maxShardFileNameBytes: 255,
 } as const;
 
 export const DEFAULT_LOG2_BLOCK = 17;

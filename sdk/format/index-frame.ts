@@ -6,7 +6,7 @@ import { FILE_HEADER_SIZE, INDEX_FRAME_OVERHEAD, LIMITS, TAG_INDEX } from "./con
 import { checkStoredCrc } from "./checksum.js";
 import { blockCount, blockSymbolCount, placeBlocks, streamSymbolCount, streamWidths } from "./layout.js";
 import { readTensorDescriptor, writeTensorDescriptor, type TensorDescriptor } from "./tensor-descriptor.js";
-import type { Trailer } from "./trailer.js";
+import type { IndexPlacement } from "./trailer.js";
 
 export interface IndexEntry extends TensorDescriptor {
   elements: number;
@@ -24,6 +24,17 @@ export interface FileIndex {
 
 const MIN_ENTRY_BYTES = 31;
 const BODY_PREFIX_BYTES = 24;
+const UTF8 = new TextEncoder();
+
+/** Bytes of one index entry (spec §11). */
+export function indexEntryLength(entry: Pick<IndexEntry, "name" | "shape" | "payloadLengths">): number {
+  return 2 + UTF8.encode(entry.name).length + 4 + 8 * entry.shape.length + 4 + 8 + 4 + 8 + 4 * entry.payloadLengths.length;
+}
+
+/** Bytes of an index frame whose entries take `entryBytes` in all. */
+export function indexFrameLength(entryBytes: number): number {
+  return INDEX_FRAME_OVERHEAD + BODY_PREFIX_BYTES + entryBytes;
+}
 
 export function encodeIndexFrame(index: FileIndex): Uint8Array {
   const body = new ByteWriter(1024).u64(FILE_HEADER_SIZE).u64(index.metadataLength).u64(index.entries.length);
@@ -38,7 +49,7 @@ export function encodeIndexFrame(index: FileIndex): Uint8Array {
 }
 
 /** Checks the index frame (exactly the trailer's index length in bytes) in the order of spec §11. */
-export function decodeIndexFrame(frame: Uint8Array, trailer: Trailer): FileIndex {
+export function decodeIndexFrame(frame: Uint8Array, trailer: IndexPlacement): FileIndex {
   const base = trailer.indexOffset;
   const head = new ByteReader(frame, "index", "TRUNCATED", 0, frame.length, base);
   if (!bytesEqual(head.bytesView(4, "tag"), TAG_INDEX)) head.fail("BAD_MAGIC", "expected the QIDX tag", 0);
@@ -88,7 +99,7 @@ export function decodeIndexFrame(frame: Uint8Array, trailer: Trailer): FileIndex
   return { metadataLength: Number(metadataLength), entries };
 }
 
-function readEntry(body: ByteReader, trailer: Trailer): IndexEntry {
+function readEntry(body: ByteReader, trailer: IndexPlacement): IndexEntry {
   const descriptor = readTensorDescriptor(body);
   const where = `index entry of tensor "${descriptor.name}"`;
   const widths = streamWidths(descriptor.encoding, descriptor.dtype, 8, where);

@@ -1,16 +1,24 @@
 import { crc32c } from "../codec/crc32c.js";
 import { QansError } from "../errors.js";
-import { decodeUtf8Strict, parseStrictJson } from "../json/strict-json.js";
+import { decodeUtf8Strict, parseStrictJson, type JsonValue } from "../json/strict-json.js";
 import type { ModelArchitecture, ModelMetadata } from "../tensor/tensor.js";
 import { ByteReader, ByteWriter, bytesEqual } from "./bytes.js";
 import { LIMITS, METADATA_FRAME_OVERHEAD, TAG_METADATA } from "./constants.js";
 import { checkStoredCrc } from "./checksum.js";
+import { buildShards, parseShards, type ShardEntry } from "./set-metadata.js";
 
 const UTF8 = new TextEncoder();
 
-export function encodeMetadataFrame(model: ModelMetadata): Uint8Array {
+/** A metadata frame's body as read: the model's metadata and, in a set file, its shards (spec §16.1). */
+export interface FileMetadata extends ModelMetadata {
+  shards?: ShardEntry[];
+}
+
+/** The metadata frame; `shards` makes it a set file's (its header must then carry the flag `SET`). */
+export function encodeMetadataFrame(model: ModelMetadata, shards?: readonly ShardEntry[]): Uint8Array {
   const body: Record<string, unknown> = { metadata: model.metadata };
   if (model.architecture) body.architecture = model.architecture;
+  if (shards !== undefined) body.shards = buildShards(shards);
   const json = UTF8.encode(JSON.stringify(body));
   if (json.length > LIMITS.maxMetadataBytes) {
     throw new QansError("LIMIT_EXCEEDED", `metadata: ${json.length} bytes of JSON exceed ${LIMITS.maxMetadataBytes}`);
@@ -31,8 +39,13 @@ export function metadataFrameLength(prefix: Uint8Array, fileOffset: number): num
   return bodyLength + METADATA_FRAME_OVERHEAD;
 }
 
-/** Checks a whole metadata frame in the order of spec §6. */
-export function decodeMetadataFrame(frame: Uint8Array, fileOffset: number): ModelMetadata {
+/**
+ * Checks a whole metadata frame in the order of spec §6, then the `shards` member when there is one
+ * (§16.1). `set`, when the caller has read the file header, is its flag `SET`: the member must then
+ * be present exactly when the flag is (BAD_METADATA). A random-access reader, which reads no file
+ * header, leaves it undefined.
+ */
+export function decodeMetadataFrame(frame: Uint8Array, fileOffset: number, options: { set?: boolean } = {}): FileMetadata {
   const where = "metadata frame";
   const length = metadataFrameLength(frame, fileOffset);
   if (frame.length < length) {
@@ -50,13 +63,25 @@ export function decodeMetadataFrame(frame: Uint8Array, fileOffset: number): Mode
       metadata[key] = value;
     }
   }
-  const result: ModelMetadata = { metadata };
+  const result: FileMetadata = { metadata };
   if (body.architecture !== undefined) {
     const architecture = body.architecture;
     if (!isPlainObject(architecture) || typeof architecture.family !== "string") {
       throw new QansError("BAD_METADATA", `${where}: "architecture" is not an object with a string "family"`);
     }
     result.architecture = architecture as ModelArchitecture;
+  }
+  const hasShards = body.shards !== undefined;
+  if (options.set !== undefined && options.set !== hasShards) {
+    throw new QansError(
+      "BAD_METADATA",
+      options.set ? `${where}: the file header's flag SET marks a set file, but the metadata has no "shards"` : `${where}: "shards" is only allowed in a set file, and the file header's flag SET is clear`,
+    );
+  }
+  if (hasShards) {
+    // Parsed again with floats marked, so that integers written as 1.0 or 1e3 are told apart.
+    const marked = parseStrictJson(text, where, "BAD_METADATA", { markFloats: true }) as Record<string, JsonValue>;
+    result.shards = parseShards(marked.shards, where);
   }
   return result;
 }

@@ -9,7 +9,12 @@ export interface Trailer extends FormatVersion {
   indexOffset: number;
   indexLength: number;
   fileLength: number;
+  /** The stored trailer checksum (offset 28): what a set file pins a shard with (spec §16.1). */
+  checksum: number;
 }
+
+/** Where the index lies: all that decoding the index needs of the trailer. */
+export type IndexPlacement = Pick<Trailer, "indexOffset" | "indexLength">;
 
 export function encodeTrailer(indexOffset: number, indexLength: number): Uint8Array {
   const fileLength = indexOffset + indexLength + TRAILER_SIZE;
@@ -62,5 +67,5 @@ export async function decodeTrailer(
   if (indexLength > BigInt(LIMITS.maxIndexBytes)) {
     throw new QansError("LIMIT_EXCEEDED", `${where}: index length ${indexLength} exceeds ${LIMITS.maxIndexBytes}`);
   }
-  return { major, minor, indexOffset: Number(indexOffset), indexLength: Number(indexLength), fileLength: fileSize };
+  return { major, minor, indexOffset: Number(indexOffset), indexLength: Number(indexLength), fileLength: fileSize, checksum: view.getUint32(28, true) };
 }

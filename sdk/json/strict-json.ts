@@ -4,7 +4,21 @@ import { QansError, type QansErrorCode } from "../errors.js";
  * A parsed JSON value. Integers beyond ±(2^53−1) come back as `bigint` so that u64 offsets and
  * sizes keep every digit; all other numbers are `number`.
  */
-export type JsonValue = null | boolean | number | bigint | string | JsonValue[] | JsonObject;
+export type JsonValue = null | boolean | number | bigint | string | JsonValue[] | JsonObject | JsonFloat;
+
+/**
+ * A number written with a fraction or an exponent (`1.0`, `1e3`), as `parseStrictJson` returns it
+ * with `markFloats`, so that a reader can insist on integers written as integers. Without the
+ * option such numbers are plain `number`s and this type never appears.
+ */
+export class JsonFloat {
+  constructor(readonly value: number) {}
+}
+
+export interface StrictJsonOptions {
+  /** Return numbers written with a fraction or exponent as `JsonFloat`. */
+  markFloats?: boolean;
+}
 
 /** Objects have a null prototype so that keys such as `__proto__` stay plain data. */
 export interface JsonObject {
@@ -29,7 +43,7 @@ export function decodeUtf8Strict(bytes: Uint8Array, where: string, code: QansErr
 }
 
 export function isJsonObject(value: JsonValue | undefined): value is JsonObject {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
+  return typeof value === "object" && value !== null && !Array.isArray(value) && !(value instanceof JsonFloat);
 }
 
 /**
@@ -39,13 +53,14 @@ export function isJsonObject(value: JsonValue | undefined): value is JsonObject 
  * capped at {@link MAX_JSON_DEPTH}. Every rejection throws QansError(`code`).
  * Iterative, so deep input cannot exhaust the call stack, and linear in the text length.
  */
-export function parseStrictJson(text: string, where: string, code: QansErrorCode = "BAD_METADATA"): JsonValue {
-  return new Parser(text, where, code).parse();
+export function parseStrictJson(text: string, where: string, code: QansErrorCode = "BAD_METADATA", options: StrictJsonOptions = {}): JsonValue {
+  return new Parser(text, where, code, options.markFloats ?? false).parse();
 }
 
 /** Serialises a parsed value back to JSON text, writing bigints as their exact digits. */
 export function stringifyJson(value: JsonValue): string {
   if (typeof value === "bigint") return value.toString();
+  if (value instanceof JsonFloat) return JSON.stringify(value.value);
   if (Array.isArray(value)) return `[${value.map(stringifyJson).join(",")}]`;
   if (isJsonObject(value)) {
     return `{${Object.keys(value)
@@ -68,6 +83,7 @@ class Parser {
     private readonly text: string,
     private readonly where: string,
     private readonly code: QansErrorCode,
+    private readonly markFloats: boolean,
   ) {}
 
   parse(): JsonValue {
@@ -190,7 +206,7 @@ class Parser {
     return parts.length === 1 ? parts[0] : parts.join("");
   }
 
-  private number(): number | bigint {
+  private number(): number | bigint | JsonFloat {
     NUMBER.lastIndex = this.pos;
     const match = NUMBER.exec(this.text);
     if (match === null) return this.fail("bad number");
@@ -210,7 +226,7 @@ class Parser {
     }
     const value = Number(literal);
     if (!Number.isFinite(value)) this.fail("number out of the range of a double", this.pos - literal.length);
-    return value;
+    return this.markFloats ? new JsonFloat(value) : value;
   }
 
   private skipWhitespace(): void {

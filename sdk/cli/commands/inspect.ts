@@ -1,25 +1,22 @@
 import { summarizeReport, type TensorSummary } from "../../inspect.js";
-import { openSource } from "../../io/open-source.js";
-import type { ByteSource } from "../../io/source.js";
-import { verifySource, verifyStream, type FileReport } from "../../verify.js";
+import { verifyModel, verifyStream, type FileReport } from "../../verify.js";
 import { parseCommand } from "../args.js";
 import { formatBytes, formatTable, print, printJson } from "../output.js";
 import { ProgressBar } from "../progress.js";
 
-const USAGE = "qans inspect <file|url|-> [--json]";
+const USAGE = "qans inspect <file|set file|url|-> [--json]";
 
 export async function inspectCommand(argv: string[]): Promise<number> {
   const { values, positionals } = parseCommand(argv, { json: { type: "boolean", default: false } }, 1, USAGE);
   const path = positionals[0];
-  // "-" is standard input, read front to back with the streaming decoder.
-  const source: ByteSource | undefined = path === "-" ? undefined : await openSource(path);
   const progress = new ProgressBar("inspecting");
   try {
-    const report: FileReport = source ? await verifySource(source, (done, total) => progress.update(done, total)) : await verifyStream(process.stdin);
+    // "-" is standard input, read front to back with the streaming decoder; a set file is inspected with its shards.
+    const report: FileReport = path === "-" ? await verifyStream(process.stdin) : await verifyModel(path, (done, total) => progress.update(done, total));
     progress.done();
     const summary = summarizeReport(report);
     if (values.json) {
-      await printJson({ file: path, metadata: report.metadata, ...summary });
+      await printJson({ file: path, metadata: report.metadata, ...summary, ...(report.shards ? { shards: report.shards } : {}) });
       return 0;
     }
     const rows = summary.tensors.map((t) => [
@@ -35,7 +32,7 @@ export async function inspectCommand(argv: string[]): Promise<number> {
     const totals = summary.totals;
     await print(
       [
-        `${path === "-" ? "stdin" : path}: QANS ${summary.version}, ${formatBytes(summary.fileBytes)}`,
+        `${path === "-" ? "stdin" : path}: QANS ${summary.version}${report.shards ? ` set of ${report.shards.length} shards` : ""}, ${formatBytes(summary.fileBytes)}`,
         formatTable(["tensor", "dtype", "shape", "encoding", "bytes", "bits/w", "H0 bits/w", "overhead"], rows),
         `total: ${totals.tensors} tensors, ${totals.elements} elements, ${totals.bitsPerWeight.toFixed(3)} bits/weight, ` +
           `overhead against order-0 entropy ${totals.overheadPct === null ? "-" : `${totals.overheadPct.toFixed(2)}%`}`,
@@ -44,7 +41,6 @@ export async function inspectCommand(argv: string[]): Promise<number> {
     return 0;
   } finally {
     progress.done();
-    await source?.close();
   }
 }
 

@@ -2,12 +2,14 @@ import { importModel } from "../../import/detect.js";
 import { readSafetensorsStream } from "../../import/safetensors-stream.js";
 import { StreamSink } from "../../io/stream-sink.js";
 import { packModel, packStream, packStreamToFile, packToFile, parsePackMode, type PackMode, type PackResult, type PackStreamOptions } from "../../pack.js";
+import { packModelSharded, packStreamSharded, type ShardedPackResult } from "../../pack-set.js";
 import { QansError } from "../../errors.js";
-import { UsageError, parseCommand, parseInteger } from "../args.js";
+import { UsageError, parseByteSize, parseCommand, parseInteger } from "../args.js";
 import { formatBytes, print } from "../output.js";
 import { ProgressBar } from "../progress.js";
 
-const USAGE = "qans pack <input|-> -o <out.qans|-> [--mode lossless|int8|int4|int<b>] [--group N] [--block-size N] [--asymmetric] [--json]";
+const USAGE =
+  "qans pack <input|-> -o <out.qans|-> [--mode lossless|int8|int4|int<b>] [--group N] [--block-size N] [--asymmetric] [--shard-size SIZE] [--json]";
 
 /** The path that means standard input (as the input) or standard output (as the output). */
 const STDIO = "-";
@@ -21,6 +23,7 @@ export async function packCommand(argv: string[]): Promise<number> {
       group: { type: "string" },
       "block-size": { type: "string" },
       asymmetric: { type: "boolean", default: false },
+      "shard-size": { type: "string" },
       json: { type: "boolean", default: false },
     },
     1,
@@ -32,6 +35,13 @@ export async function packCommand(argv: string[]): Promise<number> {
   // Binary data is never read from or written to a terminal: that is almost surely a mistake.
   if (input === STDIO && process.stdin.isTTY) throw new UsageError(`input "-" reads safetensors from standard input, which is a terminal\nusage: ${USAGE}`);
   if (output === STDIO && process.stdout.isTTY) throw new UsageError(`-o - writes the packed file to standard output, which is a terminal\nusage: ${USAGE}`);
+  if (values["shard-size"] !== undefined && output === STDIO) {
+    throw new UsageError(`--shard-size writes a set file and shard files beside it, so it needs -o <base>.qans, not -o -\nusage: ${USAGE}`);
+  }
+  if (values["shard-size"] !== undefined && !output.endsWith(".qans")) {
+    throw new UsageError(`--shard-size names the set file <base>.qans and its shards <base>-00001.qans, ...: -o must end in .qans\nusage: ${USAGE}`);
+  }
+  const shardBytes = parseByteSize(values["shard-size"], "--shard-size");
   const mode = values.mode as PackMode;
   parsePackMode(mode);
   const groupSize = parseInteger(values.group, "--group", 0, 2 ** 24);
@@ -47,8 +57,11 @@ export async function packCommand(argv: string[]): Promise<number> {
     onTensor: (done, total) => progress.update(done, total),
   };
 
-  const result = input === STDIO ? await packStandardInput(output, options) : await packPath(input, output, options);
+  let result: PackResult | ShardedPackResult;
+  if (shardBytes !== undefined) result = input === STDIO ? await packStandardInputSharded(output, { ...options, shardBytes }) : await packPathSharded(input, output, { ...options, shardBytes });
+  else result = input === STDIO ? await packStandardInput(output, options) : await packPath(input, output, options);
   progress.done();
+  const shards = "shards" in result ? result.shards.map((shard) => ({ file: shard.file, bytes: shard.bytes, tensors: shard.tensors.length })) : undefined;
   const summary = {
     input,
     output,
@@ -58,10 +71,12 @@ export async function packCommand(argv: string[]): Promise<number> {
     outputBytes: result.bytes,
     ratio: result.inputBytes / result.bytes,
     seconds: (Date.now() - started) / 1000,
+    ...(shards ? { shards } : {}),
   };
+  const where = shards ? ` in a set file and ${shards.length} shard${shards.length === 1 ? "" : "s"}` : "";
   const text = values.json
     ? JSON.stringify(summary, null, 2)
-    : `packed ${result.tensors} tensors: ${formatBytes(result.inputBytes)} -> ${formatBytes(result.bytes)} (${summary.ratio.toFixed(3)}x) in ${summary.seconds.toFixed(1)} s`;
+    : `packed ${result.tensors} tensors${where}: ${formatBytes(result.inputBytes)} -> ${formatBytes(result.bytes)} (${summary.ratio.toFixed(3)}x) in ${summary.seconds.toFixed(1)} s`;
   // With -o -, standard output carries the packed file, so the summary goes to stderr.
   if (output === STDIO) await writeStderr(text);
   else await print(text);
@@ -89,6 +104,21 @@ async function packPath(input: string, output: string, options: PackStreamOption
   const model = await importModel(input);
   if (output !== STDIO) return packToFile(model, output, options);
   return toStandardOutput((sink) => packModel(model, sink, options));
+}
+
+/** As `packStandardInput`, into a set file and its shards (spec §16.3). */
+async function packStandardInputSharded(output: string, options: PackStreamOptions & { shardBytes: number }): Promise<ShardedPackResult> {
+  const stream = await readSafetensorsStream(process.stdin, { name: "standard input" });
+  try {
+    return await packStreamSharded(stream.tensors, { metadata: stream.header.metadata }, output, { ...options, tensorCount: stream.header.tensors.length });
+  } finally {
+    await stream.close();
+  }
+}
+
+/** As `packPath`, into a set file and its shards (spec §16.3). */
+async function packPathSharded(input: string, output: string, options: PackStreamOptions & { shardBytes: number }): Promise<ShardedPackResult> {
+  return packModelSharded(await importModel(input), output, options);
 }
 
 /** Writes through a sink on standard output and waits until every byte was handed to it. */

@@ -1,31 +1,42 @@
 import { isQansError } from "../../errors.js";
-import { openSource } from "../../io/open-source.js";
-import type { ByteSource } from "../../io/source.js";
-import { verifySource, verifyStream, type FileReport } from "../../verify.js";
+import { verifyModel, verifyStream, type FileReport } from "../../verify.js";
 import { parseCommand } from "../args.js";
 import { print, printJson } from "../output.js";
 import { ProgressBar } from "../progress.js";
 
-const USAGE = "qans verify <file|url|-> [--json]";
+const USAGE = "qans verify <file|set file|url|-> [--json]";
 
 export async function verifyCommand(argv: string[]): Promise<number> {
   const { values, positionals } = parseCommand(argv, { json: { type: "boolean", default: false } }, 1, USAGE);
   const path = positionals[0];
   const progress = new ProgressBar("verifying");
-  let source: ByteSource | undefined;
   try {
     let report: FileReport;
     if (path === "-") {
       // Standard input, read front to back with the streaming decoder: no index or size needed first.
       report = await verifyStream(process.stdin);
     } else {
-      source = await openSource(path);
-      report = await verifySource(source, (done, total) => progress.update(done, total));
+      // A set file is verified with every shard it names (spec §16.2).
+      report = await verifyModel(path, (done, total) => progress.update(done, total));
     }
     progress.done();
-    const result = { file: path, valid: true, version: `${report.version.major}.${report.version.minor}`, bytes: report.fileBytes, tensors: report.tensors.length };
+    const shards = report.shards?.length;
+    const result = {
+      file: path,
+      valid: true,
+      version: `${report.version.major}.${report.version.minor}`,
+      bytes: report.fileBytes,
+      tensors: report.tensors.length,
+      ...(shards === undefined ? {} : { shards }),
+    };
     if (values.json) await printJson(result);
-    else await print(`${path === "-" ? "stdin" : path}: valid QANS ${result.version}, ${result.tensors} tensors, ${result.bytes} bytes`);
+    else {
+      const named = report.metadata.shards?.length;
+      // From standard input a set file is checked alone: its shards are found only from its location.
+      const kind =
+        shards !== undefined ? ` set of ${shards} shard${shards === 1 ? "" : "s"}` : named !== undefined ? ` set file naming ${named} shard${named === 1 ? "" : "s"}, not read` : "";
+      await print(`${path === "-" ? "stdin" : path}: valid QANS ${result.version}${kind}, ${result.tensors} tensors, ${result.bytes} bytes`);
+    }
     return 0;
   } catch (error) {
     progress.done();
@@ -36,7 +47,5 @@ export async function verifyCommand(argv: string[]): Promise<number> {
       return 1;
     }
     throw error;
-  } finally {
-    await source?.close();
   }
 }
