@@ -667,7 +667,7 @@ function rawSetFile(body: string, set: boolean): Uint8Array {
   frame.set(json, 8);
   view(frame).setUint32(8 + json.length, crc32c(frame.subarray(0, 8 + json.length)), true);
   const indexOffset = align64(64 + frame.length);
-  const index = encodeIndexFrame({ metadataLength: frame.length, entries: [] });
+  const index = encodeIndexFrame({ metadataLength: frame.length, entries: [], set });
   const padding = new Uint8Array(indexOffset - 64 - frame.length);
   return concatBytes([encodeFileHeader({ set }), frame, padding, index, encodeTrailer(indexOffset, index.length)]);
 }

@@ -365,7 +365,7 @@ function fileWithTensor(set: boolean, shards?: ShardEntry[]): Uint8Array {
   const frameOffset = align64(64 + metadata.length);
   const entry = { ...frame.header, frameOffset, headerLength: frame.headerLength, frameLength: frame.frameLength, payloadLengths: frame.payloadLengths };
   const indexOffset = align64(frameOffset + frame.frameLength);
-  const index = encodeIndexFrame({ metadataLength: metadata.length, entries: [entry] });
+  const index = encodeIndexFrame({ metadataLength: metadata.length, entries: [entry], set });
   const bytes = new Uint8Array(indexOffset + index.length + 40);
   bytes.set(encodeFileHeader({ set }));
   bytes.set(metadata, 64);
@@ -424,5 +424,52 @@ describe("set files on their own", () => {
     expect(await codeOfAsync(verifySource(new MemorySource(empty)))).toBe("BAD_METADATA");
     expect(await codeOfAsync(openModelSource(new MemorySource(empty)))).toBe("BAD_METADATA");
     expect(await codeOfAsync(streamed(empty))).toBe("BAD_METADATA");
+  });
+});
+
+describe("the index flag SET", () => {
+  /** A set file of one shard entry, with the header and index flags given separately. */
+  function setFile(headerSet: boolean, indexSet: boolean): Uint8Array {
+    const shards: ShardEntry[] = [{ file: "m-00001.qans", bytes: 4096, trailer_crc32c: 1, tensors: ["w"] }];
+    const metadata = encodeMetadataFrame({ metadata: {} }, headerSet ? shards : undefined);
+    const indexOffset = align64(64 + metadata.length);
+    const index = encodeIndexFrame({ metadataLength: metadata.length, entries: [], set: indexSet });
+    const padding = new Uint8Array(indexOffset - 64 - metadata.length);
+    const parts = [encodeFileHeader({ set: headerSet }), metadata, padding, index, encodeTrailer(indexOffset, index.length)];
+    const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+    parts.reduce((at, p) => (out.set(p, at), at + p.length), 0);
+    return out;
+  }
+  const code = (action: Promise<unknown>) => action.then(() => "ok", (e: { code?: string }) => e.code);
+
+  it("round-trips through the index frame, and a reader that reads only the index sees it", async () => {
+    const reader = await QansReader.open(new MemorySource(setFile(true, true)));
+    expect(reader.index.set).toBe(true);
+    const plain = await QansReader.open(new MemorySource(setFile(false, false)));
+    expect(plain.index.set).toBe(false);
+  });
+
+  it("must equal the file header's flag: INDEX_MISMATCH otherwise, for the model opener, the verifier and the streaming reader", async () => {
+    for (const [headerSet, indexSet] of [
+      [true, false],
+      [false, true],
+    ] as const) {
+      const bytes = setFile(headerSet, indexSet);
+      expect(await code(openModelSource(new MemorySource(bytes), async () => new MemorySource(new Uint8Array(0)))), `header ${headerSet}, index ${indexSet}`).toBe("INDEX_MISMATCH");
+      const { verifySource } = await import("./verify.js");
+      expect(await code(verifySource(new MemorySource(bytes)))).toBe("INDEX_MISMATCH");
+      const events = async () => {
+        for await (const _ of decodeStream([bytes])) void _;
+      };
+      expect(await code(events())).toBe("INDEX_MISMATCH");
+    }
+  });
+
+  it("rejects other index flag bits as RESERVED_BITS", async () => {
+    const bytes = setFile(false, false);
+    const indexAt = Number(new DataView(bytes.buffer).getBigUint64(bytes.length - 40, true));
+    bytes[indexAt + 4] = 2;
+    // The flags are checked before the index checksum (spec §11 order), so no re-sealing is needed.
+    expect(await code(QansReader.open(new MemorySource(bytes)))).toBe("RESERVED_BITS");
   });
 });

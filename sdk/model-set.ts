@@ -34,11 +34,16 @@ export async function openModel(location: string): Promise<ModelReader> {
  */
 export async function openModelSource(source: ByteSource, openShard?: ShardOpener): Promise<ModelReader> {
   const reader = await QansReader.open(source);
-  // A set file holds no tensors (spec §16.1): a file with tensors is never one.
-  if (reader.entries.length > 0) return reader;
+  // The index repeats the file header's SET flag (spec §11); a file with tensors is never a set,
+  // and costs no further read. An empty one is checked against its header and metadata.
+  if (!reader.index.set && reader.entries.length > 0) return reader;
   const header = decodeFileHeader(await source.read(0, Math.min(source.size, FILE_HEADER_SIZE), "file header"));
   const frame = await source.read(FILE_HEADER_SIZE, reader.index.metadataLength, "metadata frame");
+  // The metadata first, as the verifier orders it: a shards member against the header's flag.
   const metadata = decodeMetadataFrame(frame, FILE_HEADER_SIZE, { set: header.set });
+  if (header.set !== reader.index.set) {
+    throw new QansError("INDEX_MISMATCH", `${describe(source)}: the index's flag SET is ${reader.index.set ? "set" : "clear"}, the file header's is not`);
+  }
   if (!header.set) return reader;
   if (!openShard) {
     throw new QansError("INVALID_ARGUMENT", `${describe(source)} is a set file: its shards are found from its location, so open it with openModel(location)`);

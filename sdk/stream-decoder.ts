@@ -145,7 +145,7 @@ export async function* decodeStream(
 
     const indexOffset = align64(position);
     const index = await readIndex(reader, indexOffset);
-    checkIndexAgainstFrames(index, metadataLength, frames);
+    checkIndexAgainstFrames(index, metadataLength, set, frames);
     const indexLength = reader.position - indexOffset;
     const fileBytes = reader.position + TRAILER_SIZE;
     const trailerBytes = await reader.read(reader.position, TRAILER_SIZE, "trailer");
@@ -333,7 +333,7 @@ async function readIndex(reader: ChunkForwardReader, indexOffset: number): Promi
   const indexLength = view.getBigUint64(8, true) + BigInt(INDEX_FRAME_OVERHEAD);
   if (indexLength > BigInt(LIMITS.maxIndexBytes)) {
     // Only for an index too large to hold; otherwise decodeIndexFrame checks the reserved field.
-    if (view.getUint32(4, true) !== 0) throw new QansError("RESERVED_BITS", `index at ${indexOffset}: reserved field is not zero`);
+    if ((view.getUint32(4, true) & ~1) !== 0) throw new QansError("RESERVED_BITS", `index at ${indexOffset}: reserved flag bits are set`);
     throw new QansError("LIMIT_EXCEEDED", `index at ${indexOffset}: length ${indexLength} exceeds ${LIMITS.maxIndexBytes}`);
   }
   const length = Number(indexLength);
@@ -343,7 +343,10 @@ async function readIndex(reader: ChunkForwardReader, indexOffset: number): Promi
 }
 
 /** Spec §11: the index must describe exactly the frames that were read (INDEX_MISMATCH). */
-function checkIndexAgainstFrames(index: FileIndex, metadataLength: number, frames: readonly SeenFrame[]): void {
+function checkIndexAgainstFrames(index: FileIndex, metadataLength: number, set: boolean, frames: readonly SeenFrame[]): void {
+  if (index.set !== set) {
+    throw new QansError("INDEX_MISMATCH", `index flag SET is ${index.set ? "set" : "clear"}, the file header's is ${set ? "set" : "clear"}`);
+  }
   if (index.metadataLength !== metadataLength) {
     throw new QansError("INDEX_MISMATCH", `index says the metadata frame has ${index.metadataLength} bytes, it has ${metadataLength}`);
   }

@@ -91,6 +91,9 @@ async function verifyFile(source: ByteSource, onProgress?: (done: number, total:
   if (index.metadataLength !== metadataLength) {
     throw new QansError("INDEX_MISMATCH", `index says the metadata frame has ${index.metadataLength} bytes, it has ${metadataLength}`);
   }
+  if (index.set !== set) {
+    throw new QansError("INDEX_MISMATCH", `index flag SET is ${index.set ? "set" : "clear"}, the file header's is ${set ? "set" : "clear"}`);
+  }
   if (set && index.entries.length > 0) {
     throw new QansError("BAD_METADATA", `index: a set file (flag SET) holds no tensors, this one lists ${index.entries.length}`);
   }

@@ -97,7 +97,7 @@ export class QansWriter {
     if (this.state !== "open") throw new QansError("INVALID_ARGUMENT", "writer: finish() needs begin() first, once");
     await this.pad();
     const indexOffset = this.position;
-    const index = encodeIndexFrame({ metadataLength: this.metadataLength, entries: this.entries });
+    const index = encodeIndexFrame({ metadataLength: this.metadataLength, entries: this.entries, set: this.options.shards !== undefined });
     await this.emit(index);
     const trailer = encodeTrailer(indexOffset, index.length);
     await this.emit(trailer);

@@ -20,7 +20,15 @@ export interface IndexEntry extends TensorDescriptor {
 export interface FileIndex {
   metadataLength: number;
   entries: IndexEntry[];
+  /**
+   * Index flag `SET` (spec §11, §16.1): the file is a set file. It repeats the file-header flag so
+   * that a random-access reader, which reads no file header, knows it too; absent means false.
+   */
+  set?: boolean;
 }
+
+/** The index flag bit that marks a set file (spec §11). */
+const INDEX_FLAG_SET = 1;
 
 const MIN_ENTRY_BYTES = 31;
 const BODY_PREFIX_BYTES = 24;
@@ -44,7 +52,8 @@ export function encodeIndexFrame(index: FileIndex): Uint8Array {
     for (const length of entry.payloadLengths) body.u32(length);
   }
   const bodyBytes = body.finish();
-  const frame = new ByteWriter(bodyBytes.length + INDEX_FRAME_OVERHEAD).bytes(TAG_INDEX).u32(0).u64(bodyBytes.length).bytes(bodyBytes);
+  const flags = index.set ? INDEX_FLAG_SET : 0;
+  const frame = new ByteWriter(bodyBytes.length + INDEX_FRAME_OVERHEAD).bytes(TAG_INDEX).u32(flags).u64(bodyBytes.length).bytes(bodyBytes);
   return frame.u32(crc32c(frame.finish())).finish();
 }
 
@@ -53,7 +62,8 @@ export function decodeIndexFrame(frame: Uint8Array, trailer: IndexPlacement): Fi
   const base = trailer.indexOffset;
   const head = new ByteReader(frame, "index", "TRUNCATED", 0, frame.length, base);
   if (!bytesEqual(head.bytesView(4, "tag"), TAG_INDEX)) head.fail("BAD_MAGIC", "expected the QIDX tag", 0);
-  if (head.u32("reserved") !== 0) head.fail("RESERVED_BITS", "reserved field is not zero", 4);
+  const flags = head.u32("flags");
+  if ((flags & ~INDEX_FLAG_SET) !== 0) head.fail("RESERVED_BITS", `reserved flag bits are set (flags ${flags})`, 4);
   const bodyLength = head.u64("body length");
   if (bodyLength + BigInt(INDEX_FRAME_OVERHEAD) !== BigInt(trailer.indexLength)) {
     head.fail("INDEX_MISMATCH", `body length ${bodyLength} does not fit the trailer's index length ${trailer.indexLength}`, 8);
@@ -96,7 +106,7 @@ export function decodeIndexFrame(frame: Uint8Array, trailer: IndexPlacement): Fi
   if (expectedOffset !== trailer.indexOffset) {
     throw new QansError("OFFSET_OUT_OF_RANGE", `index: the last frame ends at ${expectedOffset}, but the index starts at ${trailer.indexOffset}`);
   }
-  return { metadataLength: Number(metadataLength), entries };
+  return { metadataLength: Number(metadataLength), entries, set: (flags & INDEX_FLAG_SET) !== 0 };
 }
 
 function readEntry(body: ByteReader, trailer: IndexPlacement): IndexEntry {
