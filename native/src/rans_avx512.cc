@@ -24,23 +24,17 @@ namespace qans {
 
 namespace {
 
-template <uint32_t K>
-Status decode_k(const uint8_t* payload, size_t length, size_t count, const DecodeTable& table, uint8_t* out) {
-  return ymm_decode_k<K, YmmRenorm::kExpand>(payload, length, count, table, out);
-}
+struct Level {
+  template <uint32_t K>
+  static Status decode(const uint8_t* payload, size_t length, size_t count, const DecodeTable& table, uint8_t* out) {
+    return ymm_decode_k<K, YmmRenorm::kExpand>(payload, length, count, table, out);
+  }
+};
 
 }  // namespace
 
 Status rans_decode_avx512(const uint8_t* payload, size_t length, size_t count, uint32_t lanes, const DecodeTable& table, uint8_t* out) {
-  if (lanes != kRansLanes || !rk_decode_table_ok(table)) return rans_decode_scalar(payload, length, count, lanes, table, out);
-  switch (table.k) {
-    case 10: return decode_k<10>(payload, length, count, table, out);
-    case 11: return decode_k<11>(payload, length, count, table, out);
-    case 12: return decode_k<12>(payload, length, count, table, out);
-    case 13: return decode_k<13>(payload, length, count, table, out);
-    case 14: return decode_k<14>(payload, length, count, table, out);
-    default: return decode_k<15>(payload, length, count, table, out);
-  }
+  return rk_decode_32_lanes<Level>(payload, length, count, lanes, table, out);
 }
 
 Status rans_encode_avx512(const uint8_t* symbols, size_t count, uint32_t lanes, const EncodeTable& table, uint8_t* out, size_t* length) {

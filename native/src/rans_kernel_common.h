@@ -52,6 +52,21 @@ inline bool rk_decode_table_ok(const DecodeTable& table) {
   return table.k > 12 || table.packed12.size() == (size_t{1} << table.k);
 }
 
+// A SIMD level's decode entry point: 32-lane blocks with a usable table go to
+// `Level::template decode<K>` at the table's k, everything else to the scalar kernel.
+template <typename Level>
+inline Status rk_decode_32_lanes(const uint8_t* payload, size_t length, size_t count, uint32_t lanes, const DecodeTable& table, uint8_t* out) {
+  if (lanes != kRansLanes || !rk_decode_table_ok(table)) return rans_decode_scalar(payload, length, count, lanes, table, out);
+  switch (table.k) {
+    case 10: return Level::template decode<10>(payload, length, count, table, out);
+    case 11: return Level::template decode<11>(payload, length, count, table, out);
+    case 12: return Level::template decode<12>(payload, length, count, table, out);
+    case 13: return Level::template decode<13>(payload, length, count, table, out);
+    case 14: return Level::template decode<14>(payload, length, count, table, out);
+    default: return Level::template decode<15>(payload, length, count, table, out);
+  }
+}
+
 // The scalar kernel's first checks, in its order: payload length, then the stored states of the
 // block's `lanes` lanes (rans_lanes_valid must hold) into x[0, lanes).
 inline Status rk_decode_begin(const uint8_t* payload, size_t length, size_t count, uint32_t lanes, uint32_t* x) {

@@ -44,10 +44,12 @@ struct CompressTable4 {
 };
 constexpr CompressTable4 kCompress4{};
 
-template <uint32_t K>
-Status decode_k(const uint8_t* payload, size_t length, size_t count, const DecodeTable& table, uint8_t* out) {
-  return xmm_decode_k<K>(payload, length, count, table, out);
-}
+struct Level {
+  template <uint32_t K>
+  static Status decode(const uint8_t* payload, size_t length, size_t count, const DecodeTable& table, uint8_t* out) {
+    return xmm_decode_k<K>(payload, length, count, table, out);
+  }
+};
 
 // Encoding parameters of one symbol for the double-precision division.
 struct EncSymF {
@@ -91,15 +93,7 @@ inline __m128i enc_step4(__m128i x, __m128d r01, __m128d r23, __m128i bias_cmpl,
 }  // namespace
 
 Status rans_decode_sse41(const uint8_t* payload, size_t length, size_t count, uint32_t lanes, const DecodeTable& table, uint8_t* out) {
-  if (lanes != kRansLanes || !rk_decode_table_ok(table)) return rans_decode_scalar(payload, length, count, lanes, table, out);
-  switch (table.k) {
-    case 10: return decode_k<10>(payload, length, count, table, out);
-    case 11: return decode_k<11>(payload, length, count, table, out);
-    case 12: return decode_k<12>(payload, length, count, table, out);
-    case 13: return decode_k<13>(payload, length, count, table, out);
-    case 14: return decode_k<14>(payload, length, count, table, out);
-    default: return decode_k<15>(payload, length, count, table, out);
-  }
+  return rk_decode_32_lanes<Level>(payload, length, count, lanes, table, out);
 }
 
 Status rans_encode_sse41(const uint8_t* symbols, size_t count, uint32_t lanes, const EncodeTable& table, uint8_t* out, size_t* length) {
