@@ -6,9 +6,8 @@ import { decodeMetadataFrame, type FileMetadata } from "./format/metadata-frame.
 import type { ShardEntry } from "./format/set-metadata.js";
 import { openSource } from "./io/open-source.js";
 import { shardOpener, type ShardOpener } from "./io/shard-location.js";
-import type { ByteSource } from "./io/source.js";
-import { QansReader, batchBytesOf, describe, nameMatcher, type DecodedStreams, type ModelReader, type TensorSelector } from "./reader.js";
-import { reconstructFloat32, reconstructTensor } from "./tensor/reconstruct.js";
+import { describe, type ByteSource } from "./io/source.js";
+import { QansReader, batchBytesOf, nameMatcher, type DecodedStreams, type ModelReader, type TensorSelector } from "./reader.js";
 import type { TensorData } from "./tensor/tensor.js";
 
 /**
@@ -109,13 +108,11 @@ export class QansModelSet implements ModelReader {
   }
 
   async readTensor(name: string): Promise<TensorData> {
-    const { header, streams } = await this.readStreams(name);
-    return reconstructTensor(header, streams);
+    return (await this.readerFor(name)).readTensor(name);
   }
 
   async readFloat32(name: string): Promise<Float32Array> {
-    const { header, streams } = await this.readStreams(name);
-    return reconstructFloat32(header, streams);
+    return (await this.readerFor(name)).readFloat32(name);
   }
 
   /**

@@ -6,7 +6,7 @@ import { decodeMetadataFrame, type FileMetadata } from "./format/metadata-frame.
 import type { TensorHeader } from "./format/tensor-header.js";
 import { decodeTrailer, type Trailer } from "./format/trailer.js";
 import { openSource } from "./io/open-source.js";
-import type { ByteSource } from "./io/source.js";
+import { describe, type ByteSource } from "./io/source.js";
 import { decodeFrameStreams } from "./tensor/frame-decode.js";
 import { reconstructFloat32, reconstructTensor } from "./tensor/reconstruct.js";
 import type { TensorData } from "./tensor/tensor.js";
@@ -220,7 +220,3 @@ export class QansReader implements ModelReader {
   }
 }
 
-/** A source's name for messages: its path or URL when it has one. */
-export function describe(source: ByteSource): string {
-  return "name" in source && typeof source.name === "string" ? source.name : "the file";
-}

@@ -1,5 +1,5 @@
 import { QansError } from "../errors.js";
-import type { BlockHeader } from "../format/block-header.js";
+import { blockParamFields, type BlockHeader } from "../format/block-header.js";
 import { BLOCK_MODE_NAMES } from "../format/constants.js";
 import { blockSymbolCount } from "../format/layout.js";
 import type { StreamDescriptor } from "../format/tensor-header.js";
@@ -91,10 +91,7 @@ function jobBlocks({ modes, headerParams, payloads, failures }: EncodeJobResult,
     const payload = payloads[i];
     const count = blockSymbolCount(symbolStreams[0].length, log2Block, Math.floor(i / symbolStreams.length));
     const mode = BLOCK_MODE_NAMES[modes[i]];
-    const param = headerParams[i];
-    const constSymbol = mode === "CONST" ? param : 0;
-    const lanes = mode === "RANS" ? RANS_MAX_LANES >> param : RANS_MAX_LANES;
-    blocks[i] = { mode, constSymbol, lanes, count, payloadLength: payload.length, payload };
+    blocks[i] = { mode, ...blockParamFields(mode, headerParams[i]), count, payloadLength: payload.length, payload };
   }
   return blocks;
 }

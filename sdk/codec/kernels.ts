@@ -1,5 +1,5 @@
 import { ERROR_CODES, QansError, type QansErrorCode } from "../errors.js";
-import type { BlockHeader } from "../format/block-header.js";
+import { blockHeaderParam, type BlockHeader } from "../format/block-header.js";
 import { BLOCK_HEADER_SIZE, BLOCK_MODES } from "../format/constants.js";
 import {
   DECODE_JOB_FIELDS,
@@ -19,7 +19,7 @@ import { crc32c } from "./crc32c.js";
 import { mergeFloatPlanes, splitFloatPlanes } from "./float-planes.js";
 import type { FreqTable } from "./freq-table.js";
 import { addHistogram, histogram } from "./histogram.js";
-import { laneCode, ransEncode, RansDecoder } from "./rans.js";
+import { ransEncode, RansDecoder } from "./rans.js";
 
 /**
  * The codec's hot kernels behind one interface, with two implementations: the TypeScript modules
@@ -192,11 +192,6 @@ function promised<T>(start: (callback: (error: Error | null, result?: T) => void
   });
 }
 
-/** Byte 1 of a block's header as jobs take it: the CONST symbol or the RANS lane code. */
-function headerParam(header: BlockHeader): number {
-  return header.mode === "CONST" ? header.constSymbol : header.mode === "RANS" ? laneCode(header.lanes) : 0;
-}
-
 /** The job action for a block whose fields fail: compute its checksum only. */
 const CHECKSUM_ONLY = 3;
 
@@ -221,7 +216,7 @@ function nativeBlockJobs(addon: NativeAddon): BlockJobs {
         fields[f + 2] = headerAt - frameOffset + BLOCK_HEADER_SIZE;
         fields[f + 3] = payloadLength;
         fields[f + 4] = header ? BLOCK_MODES[header.mode] : CHECKSUM_ONLY;
-        fields[f + 5] = header ? headerParam(header) : 0;
+        fields[f + 5] = header ? blockHeaderParam(header) : 0;
         fields[f + 6] = count;
         fields[f + 7] = outputOffset;
       }

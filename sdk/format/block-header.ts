@@ -18,7 +18,7 @@ export function encodeBlockHeader(block: BlockHeader, payload: Uint8Array): Uint
   const bytes = new Uint8Array(BLOCK_HEADER_SIZE);
   const view = new DataView(bytes.buffer);
   view.setUint8(0, BLOCK_MODES[block.mode]);
-  view.setUint8(1, headerByte1(block));
+  view.setUint8(1, blockHeaderParam(block));
   view.setUint32(4, block.count, true);
   view.setUint32(8, payload.length, true);
   view.setUint32(12, blockChecksum(bytes, payload), true);
@@ -26,7 +26,7 @@ export function encodeBlockHeader(block: BlockHeader, payload: Uint8Array): Uint
 }
 
 /** Byte 1 of a block header (§9): the CONST symbol, or the lane code of a RANS block. */
-function headerByte1(block: BlockHeader): number {
+export function blockHeaderParam(block: Pick<BlockHeader, "mode" | "constSymbol" | "lanes">): number {
   switch (block.mode) {
     case "CONST":
       return block.constSymbol;
@@ -35,6 +35,11 @@ function headerByte1(block: BlockHeader): number {
     case "RAW":
       return 0;
   }
+}
+
+/** The fields byte 1 of a valid block header gives (§9): the CONST symbol, or a RANS block's lanes. */
+export function blockParamFields(mode: BlockMode, param: number): Pick<BlockHeader, "constSymbol" | "lanes"> {
+  return { constSymbol: mode === "CONST" ? param : 0, lanes: mode === "RANS" ? RANS_MAX_LANES >> param : RANS_MAX_LANES };
 }
 
 /** The payload length field, which a reader needs before it can fetch the payload. */
@@ -81,13 +86,11 @@ export function checkBlockFields(
   if (mode === "RANS" && byte1 > RANS_MAX_LANE_CODE) {
     throw new QansError("BAD_BLOCK", `${where}: RANS lane code ${byte1} is above ${RANS_MAX_LANE_CODE} (at byte ${fileOffset + 1})`);
   }
-  const constSymbol = mode === "CONST" ? byte1 : 0;
-  const lanes = mode === "RANS" ? RANS_MAX_LANES >> byte1 : RANS_MAX_LANES;
   const count = view.getUint32(4, true);
   if (count !== expectedCount) {
     throw new QansError("BAD_BLOCK", `${where}: block holds ${count} symbols, the layout gives ${expectedCount} (at byte ${fileOffset + 4})`);
   }
-  const fields: BlockHeader = { mode, constSymbol, lanes, count, payloadLength };
+  const fields: BlockHeader = { mode, ...blockParamFields(mode, byte1), count, payloadLength };
   const broken = payloadRule(fields, width, hasTable);
   if (broken) throw new QansError("BAD_BLOCK", `${where}: ${mode} payload of ${payloadLength} bytes ${broken} (at byte ${fileOffset + 8})`);
   return fields;

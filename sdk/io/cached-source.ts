@@ -1,5 +1,5 @@
 import { QansError } from "../errors.js";
-import type { ByteRange, ByteSource } from "./source.js";
+import { describe, type ByteRange, type ByteSource } from "./source.js";
 
 export interface CachedSourceOptions {
   /** Most bytes of pages kept; the least recently used pages go first. */
@@ -44,7 +44,7 @@ export class CachedSource implements ByteSource {
   }
 
   get name(): string {
-    return "name" in this.inner && typeof this.inner.name === "string" ? this.inner.name : "the file";
+    return describe(this.inner);
   }
 
   /** Bytes of pages held now; never above the budget. */

@@ -413,15 +413,8 @@ export class HttpSource implements ByteSource {
     let position = 0;
     try {
       for (;;) {
-        let chunk: Awaited<ReturnType<typeof reader.read>>;
-        try {
-          chunk = await reader.read();
-        } catch (error) {
-          throw new Transient(`connection lost after ${position} of ${bodyLength} body bytes of ${what}`, undefined, { cause: error });
-        }
-        if (chunk.done) break;
-        const bytes = chunk.value;
-        this.byteCount += bytes.length;
+        const bytes = await this.nextChunk(reader, () => `connection lost after ${position} of ${bodyLength} body bytes of ${what}`);
+        if (!bytes) break;
         if (position + bytes.length > bodyLength) {
           throw new QansError("IO_ERROR", `${this.name}: the body for ${what} is longer than the ${bodyLength} bytes expected`);
         }
@@ -442,6 +435,22 @@ export class HttpSource implements ByteSource {
     return out;
   }
 
+  /**
+   * The next chunk of a response body, counted in `bytesReceived`, or undefined at its end. A
+   * connection lost mid-body is a Transient failure, described by `lost`.
+   */
+  private async nextChunk(reader: ReadableStreamDefaultReader<Uint8Array>, lost: () => string): Promise<Uint8Array | undefined> {
+    let chunk: Awaited<ReturnType<typeof reader.read>>;
+    try {
+      chunk = await reader.read();
+    } catch (error) {
+      throw new Transient(lost(), undefined, { cause: error });
+    }
+    if (chunk.done) return undefined;
+    this.byteCount += chunk.value.length;
+    return chunk.value;
+  }
+
   /** A 200 without Content-Length: the whole body is streamed to learn its size, keeping only its end. */
   private async readSizeAndTail(response: Response, tailBytes: number): Promise<{ size: number; tail: Uint8Array }> {
     const chunks: Uint8Array[] = [];
@@ -451,17 +460,11 @@ export class HttpSource implements ByteSource {
     if (reader) {
       try {
         for (;;) {
-          let chunk: Awaited<ReturnType<typeof reader.read>>;
-          try {
-            chunk = await reader.read();
-          } catch (error) {
-            throw new Transient(`connection lost after ${size} body bytes`, undefined, { cause: error });
-          }
-          if (chunk.done) break;
-          this.byteCount += chunk.value.length;
-          size += chunk.value.length;
-          chunks.push(chunk.value);
-          kept += chunk.value.length;
+          const bytes = await this.nextChunk(reader, () => `connection lost after ${size} body bytes`);
+          if (!bytes) break;
+          size += bytes.length;
+          chunks.push(bytes);
+          kept += bytes.length;
           while (kept - chunks[0].length >= tailBytes) kept -= chunks.shift()!.length;
         }
       } finally {

@@ -29,6 +29,11 @@ export interface ByteSource {
 /** One `read` call moves at most this much; the OS caps single reads near 2 GiB. */
 const MAX_READ_CHUNK = 1 << 30;
 
+/** A source's name for messages: its path or URL when it has one. */
+export function describe(source: ByteSource): string {
+  return "name" in source && typeof source.name === "string" ? source.name : "the file";
+}
+
 /** Checks a read against the source's size, before anything is allocated for it. */
 function checkRange(name: string, size: number, offset: number, length: number, what: string): void {
   if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0) {
