@@ -45,7 +45,7 @@ export {
   type PackStreamOptions,
   type PackResult,
 } from "./pack.js";
-export { encodeLargeTensorFrame, type LargeFrameOptions } from "./pack-stream.js";
+export { encodeLargeTensorFrame, type LargeFrameOptions } from "./tensor/windowed-frame.js";
 export { packModelSharded, packStreamSharded, shardFileName, type ShardedPackOptions, type ShardedPackResult } from "./pack-set.js";
 export { unpackToSafetensors, unpackStreamToSafetensors } from "./unpack.js";
 export { encodeTensorFrame, encodeTensorFrameAsync, type TensorEncoding, type EncodedFrame } from "./tensor/frame-encode.js";

@@ -10,7 +10,7 @@ import { importSafetensors } from "./import/safetensors.js";
 import { readSafetensorsStream } from "./import/safetensors-stream.js";
 import { MemorySink } from "./io/sink.js";
 import { StreamSink } from "./io/stream-sink.js";
-import { encodeLargeTensorFrame } from "./pack-stream.js";
+import { encodeLargeTensorFrame } from "./tensor/windowed-frame.js";
 import { packModel, packStream, packStreamToFile, type PackMode, type PackOptions } from "./pack.js";
 import { QansReader } from "./reader.js";
 import { MemorySource } from "./io/source.js";

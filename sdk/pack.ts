@@ -1,7 +1,7 @@
 import { QansError } from "./errors.js";
 import { AtomicFileSink } from "./io/atomic-file.js";
 import type { ByteSink } from "./io/sink.js";
-import { encodeLargeTensorFrame } from "./pack-stream.js";
+import { encodeLargeTensorFrame } from "./tensor/windowed-frame.js";
 import { QansWriter } from "./writer.js";
 import { isFloatPlaneDType } from "./tensor/dtype.js";
 import { encodeTensorFrame, encodeTensorFrameAsync, type EncodedFrame, type TensorEncoding } from "./tensor/frame-encode.js";
@@ -19,11 +19,17 @@ export interface PackOptions {
   /** After each tensor is written: tensors done, the total (0 when not known) and its name. */
   onTensor?: (done: number, total: number, name: string) => void;
   /**
-   * Tensors of more bytes than this are encoded by `encodeLargeTensorFrame`, a window of blocks at
-   * a time, which makes no whole-tensor copy of their values (see there); default 256 MiB. The
-   * bytes written are the same either way.
+   * Where whole frames are held (a sharded pack must know a frame's length before it picks the
+   * frame's shard, spec §16.3), tensors of more bytes than this are encoded by
+   * `encodeLargeTensorFrame`, a window of blocks at a time, which makes no whole-tensor copy of
+   * their values; default 256 MiB. The bytes written are the same either way.
    */
   largeTensorBytes?: number;
+  /**
+   * The encodings to try for a tensor, consulted before the mode's default; undefined leaves the
+   * tensor to the mode. Compression-aware quantisation (sdk/calibrate) passes its per-tensor plan here.
+   */
+  encodingsFor?: (tensor: TensorData) => TensorEncoding[] | undefined;
 }
 
 export interface PackStreamOptions extends PackOptions {
@@ -56,6 +62,8 @@ export function parsePackMode(mode: string): { bits: number | null } {
  * of the bytes and the model is sensitive to them.
  */
 export function candidateEncodings(tensor: TensorData, options: PackOptions): TensorEncoding[] {
+  const planned = options.encodingsFor?.(tensor);
+  if (planned !== undefined) return planned;
   const { bits } = parsePackMode(options.mode ?? "lossless");
   if (!isFloatPlaneDType(tensor.dtype)) return [{ encoding: "raw" }];
   if (bits !== null && tensor.shape.length >= 2) {
@@ -114,12 +122,11 @@ export function checkTensorData(tensor: unknown, index: number): asserts tensor 
  * and trailer after the last tensor; the sink gets its bytes strictly in order, so a pipe works.
  *
  * Memory: the tensor being encoded, which the iterable supplies (holding the others is up to it),
- * plus its encoding. Up to `largeTensorBytes` that is a few times the tensor's size (its symbol
- * streams, binary32 values for int-quant, the frame), so at most a constant multiple of 256 MiB
- * by default; above it, the frame and a constant of tens of MiB (int-quant: plus one byte per
- * element; see `encodeLargeTensorFrame`). Peak memory is therefore the largest tensor plus a
- * constant plus that tensor's frame. Nothing is kept per tensor but its index entry. The caller
- * commits or ends the sink afterwards.
+ * plus a constant of tens of MiB: a tensor with one candidate encoding (every tensor of more than
+ * 2^16 elements) is written by `QansWriter.addTensor` a window of blocks at a time, its frame never
+ * held whole (int-quant: plus one byte per element for its symbols). Only small tensors, whose
+ * candidates are compared as whole frames, are encoded in full first. Nothing is kept per tensor but
+ * its index entry. The caller commits or ends the sink afterwards.
  */
 export async function packStream(
   tensors: AsyncIterable<TensorData> | Iterable<TensorData>,
@@ -134,7 +141,10 @@ export async function packStream(
   let inputBytes = 0;
   for await (const tensor of tensors) {
     checkTensorData(tensor, writer.tensorCount);
-    await writer.addFrame(await encodeSmallestAsync(tensor, options, writer.log2Block));
+    const candidates = candidateEncodings(tensor, options);
+    // One candidate needs no comparison of whole frames, so it streams out window by window.
+    if (candidates.length === 1) await writer.addTensor(tensor, candidates[0]);
+    else await writer.addFrame(await encodeSmallestAsync(tensor, options, writer.log2Block));
     inputBytes += tensor.data.byteLength;
     options.onTensor?.(writer.tensorCount, total, tensor.name);
   }

@@ -7,7 +7,9 @@ import { encodeMetadataFrame } from "./format/metadata-frame.js";
 import type { ShardEntry } from "./format/set-metadata.js";
 import { encodeTrailer } from "./format/trailer.js";
 import type { ByteSink } from "./io/sink.js";
-import { encodeTensorFrameAsync, type EncodedFrame, type TensorEncoding } from "./tensor/frame-encode.js";
+import type { TensorHeader } from "./format/tensor-header.js";
+import { FrameAssembler, type EncodedFrame, type FrameLayout, type TensorEncoding } from "./tensor/frame-encode.js";
+import { planWindowedFrame } from "./tensor/windowed-frame.js";
 import type { ModelMetadata, TensorData } from "./tensor/tensor.js";
 
 export interface WriterOptions {
@@ -18,6 +20,8 @@ export interface WriterOptions {
    * A set file holds no tensors, so `addTensor` refuses.
    */
   shards?: readonly ShardEntry[];
+  /** Symbols per stream that `addTensor` encodes and writes at a time (`planWindowedFrame`). */
+  windowSymbols?: number;
 }
 
 /** What `QansWriter.finish` wrote. */
@@ -29,6 +33,8 @@ export interface WriteResult {
   trailerChecksum: number;
 }
 
+type EmitChunks = (chunks: Uint8Array[]) => Promise<void>;
+
 /**
  * Writes a QANS file in one pass to a sequential sink: header and metadata first, each tensor as
  * it is added, the index and trailer last (spec §3). Nothing is ever seeked or rewritten.
@@ -39,7 +45,7 @@ export class QansWriter {
   private readonly names = new Set<string>();
   private metadataLength = 0;
   private indexEntryBytes = 0;
-  private state: "new" | "open" | "finished" = "new";
+  private state: "new" | "open" | "failed" | "finished" = "new";
 
   constructor(
     private readonly sink: ByteSink,
@@ -56,27 +62,54 @@ export class QansWriter {
     this.state = "open";
   }
 
-  /** Encodes and writes a tensor; `tensor.data` must not change until the promise settles. */
+  /**
+   * Encodes and writes a tensor, each window of blocks as soon as it is encoded
+   * (`planWindowedFrame`), so the frame is never held whole: memory is the tensor plus a constant.
+   * `tensor.data` must not change until the promise settles.
+   */
   async addTensor(tensor: TensorData, encoding: TensorEncoding): Promise<IndexEntry> {
-    return this.addFrame(await encodeTensorFrameAsync(tensor, encoding, this.log2Block));
+    this.checkCanAdd(tensor.name);
+    const plan = planWindowedFrame(tensor, encoding, this.log2Block, { windowSymbols: this.options.windowSymbols });
+    const frame = new FrameAssembler(plan.header, plan.headerBytes, plan.blocks);
+    const write = async (emit: EmitChunks) => {
+      await emit([plan.headerBytes]);
+      for await (const blocks of plan.windows()) await emit(frame.place(blocks));
+    };
+    return this.writeFrame(plan.header, write, () => frame.layout());
   }
 
   /** Writes a frame made by `encodeTensorFrame`, for callers that pick among candidate encodings. */
   async addFrame(frame: EncodedFrame): Promise<IndexEntry> {
-    const name = frame.header.name;
+    this.checkCanAdd(frame.header.name);
+    return this.writeFrame(frame.header, (emit) => emit(frame.chunks), () => frame);
+  }
+
+  private checkCanAdd(name: string): void {
+    if (this.state === "failed") throw new QansError("INVALID_ARGUMENT", "writer: a tensor failed midway, so the file is incomplete");
     if (this.state !== "open") throw new QansError("INVALID_ARGUMENT", "writer: addTensor() needs begin() first and no finish()");
     if (this.options.shards) throw new QansError("INVALID_ARGUMENT", "writer: a set file holds no tensors; they go in its shards");
     if (this.names.has(name)) throw new QansError("DUPLICATE_NAME", `writer: tensor "${name}" was already added`);
+  }
+
+  /**
+   * Writes one frame at the next aligned offset: `write` hands its chunks to `emit` in order, and
+   * `layout` then gives the lengths for its index entry. A failure once bytes of the frame went out
+   * leaves the writer failed, since the file then holds part of a frame.
+   */
+  private async writeFrame(header: TensorHeader, write: (emit: EmitChunks) => Promise<void>, layout: () => FrameLayout): Promise<IndexEntry> {
     await this.pad();
-    const entry: IndexEntry = {
-      ...frame.header,
-      frameOffset: this.position,
-      headerLength: frame.headerLength,
-      frameLength: frame.frameLength,
-      payloadLengths: frame.payloadLengths,
-    };
-    for (const chunk of frame.chunks) await this.emit(chunk);
-    this.names.add(name);
+    const frameOffset = this.position;
+    try {
+      await write(async (chunks) => {
+        for (const chunk of chunks) await this.emit(chunk);
+      });
+    } catch (error) {
+      if (this.position > frameOffset) this.state = "failed";
+      throw error;
+    }
+    const { headerLength, frameLength, payloadLengths } = layout();
+    const entry: IndexEntry = { ...header, frameOffset, headerLength, frameLength, payloadLengths };
+    this.names.add(entry.name);
     this.entries.push(entry);
     this.indexEntryBytes += indexEntryLength(entry);
     return entry;

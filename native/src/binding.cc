@@ -15,6 +15,10 @@
 #include <utility>
 #include <vector>
 
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
+
 #include "block_jobs.h"
 #include "cpu.h"
 #include "kernels.h"
@@ -27,7 +31,7 @@ namespace qans {
 namespace {
 
 // Bumped whenever the functions below change shape; sdk/native/addon.ts refuses another value.
-constexpr int kAbiVersion = 3;
+constexpr int kAbiVersion = 4;
 
 constexpr double kMaxSafeInteger = 9007199254740991.0;  // 2^53 - 1
 
@@ -943,6 +947,25 @@ NAN_METHOD(SetThreadCount) {
   info.GetReturnValue().Set(set_thread_count(static_cast<unsigned>(std::min<uint64_t>(count, kMaxThreads))));
 }
 
+// ---- Memory policy ------------------------------------------------------------------------------
+
+// setMmapThreshold(bytes: number): boolean — whether the C library took it (glibc only).
+// glibc raises its mmap threshold each time a large block is freed, up to 32 MiB, after which
+// window-sized buffers come from its heaps and stay resident once freed: a process that streams a
+// model window by window then holds some hundred MB it no longer uses. A fixed threshold keeps
+// such buffers in their own mappings, returned to the system when freed.
+NAN_METHOD(SetMmapThreshold) {
+  uint64_t bytes;
+  if (info.Length() < 1 || !as_count(info[0], static_cast<double>(1 << 30), &bytes)) {
+    return throw_invalid("setMmapThreshold: bytes must be an integer from 0 to 2^30");
+  }
+#if defined(__GLIBC__)
+  info.GetReturnValue().Set(Nan::New(mallopt(M_MMAP_THRESHOLD, static_cast<int>(bytes)) == 1));
+#else
+  info.GetReturnValue().Set(Nan::New(false));
+#endif
+}
+
 // ---- Dispatch level -----------------------------------------------------------------------------
 
 v8::Local<v8::Array> level_names(SimdLevel highest) {
@@ -1001,6 +1024,7 @@ NAN_MODULE_INIT(Init) {
   set_function(target, "newSymbolBuffer", NewSymbolBuffer);
   set_function(target, "threadCount", ThreadCount);
   set_function(target, "setThreadCount", SetThreadCount);
+  set_function(target, "setMmapThreshold", SetMmapThreshold);
 }
 
 }  // namespace

@@ -1,4 +1,5 @@
 import { isQansError } from "../errors.js";
+import { returnFreedBuffersToSystem } from "../native/addon.js";
 import { UsageError } from "./args.js";
 import { catCommand } from "./commands/cat.js";
 import { doctorCommand } from "./commands/doctor.js";
@@ -50,6 +51,8 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(`qans: unknown command "${name}"\n${HELP}\n`);
     return 2;
   }
+  // The CLI streams models through one process, which it owns: see there.
+  returnFreedBuffersToSystem();
   try {
     return await command(rest);
   } catch (error) {

@@ -109,6 +109,14 @@ describe.skipIf(!addon)("the native binding", () => {
     }
   });
 
+  it("setMmapThreshold takes effect under glibc and rejects what is not a byte count", () => {
+    const glibc = process.platform === "linux" && Boolean((process.report?.getReport() as { header?: { glibcVersionRuntime?: string } }).header?.glibcVersionRuntime);
+    expect(addon!.setMmapThreshold(4 << 20)).toBe(glibc);
+    for (const bad of [-1, 1.5, 2 ** 30 + 1, Number.NaN, "4096" as never]) {
+      expect(() => addon!.setMmapThreshold(bad)).toThrow(expect.objectContaining({ code: "INVALID_ARGUMENT" }));
+    }
+  });
+
   it("QANS_SIMD caps the level at load time and a bad value is reported", () => {
     const { available } = addon!.simdInfo();
     const snippet = `${IMPORTS} kernels(); await new Promise((r) => setImmediate(r)); console.log(JSON.stringify({ level: nativeStatus().level, warnings }));`;

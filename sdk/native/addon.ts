@@ -13,7 +13,7 @@ import { fileURLToPath } from "node:url";
  */
 
 /** The addon's version of the functions below; native/src/binding.cc has the same number. */
-const ABI_VERSION = 3;
+const ABI_VERSION = 4;
 
 /** The decode lookups of one frequency table, built in native memory. */
 export interface NativeDecodeTable {
@@ -108,6 +108,8 @@ export interface NativeAddon {
   threadCount(): number;
   /** Sets it (clamped to 1..64); returns the count now in use. */
   setThreadCount(count: number): number;
+  /** Fixes the C library's mmap threshold (glibc's M_MMAP_THRESHOLD); false where that is not possible. */
+  setMmapThreshold(bytes: number): boolean;
 }
 
 export type SimdLevelName = "scalar" | "sse41" | "avx2" | "avx512";
@@ -141,7 +143,7 @@ interface LoadResult {
 let loaded: LoadResult | undefined;
 
 /** The directory of the package.json named "qans" at or above `start`. */
-function packageRoot(start: string): string | undefined {
+export function packageRoot(start: string): string | undefined {
   for (let dir = start; ; dir = dirname(dir)) {
     const manifest = join(dir, "package.json");
     if (existsSync(manifest)) {
@@ -205,4 +207,18 @@ export function nativeStatus(): NativeStatus {
   if (!addon) return { active: false, reason, ...(path ? { path } : {}) };
   const { level, available, compiled } = addon.simdInfo();
   return { active: true, path, level, available, compiled, threads: addon.threadCount() };
+}
+
+/** Buffers of at least this many bytes get mappings of their own under `returnFreedBuffersToSystem`. */
+const STREAMING_MMAP_THRESHOLD = 1 << 22;
+
+/**
+ * For a process that streams a model tensor by tensor and owns its C library's settings, such as
+ * the CLI: buffers of 4 MiB and more (windows of planes, symbols, tensors) then live in mappings of
+ * their own, given back to the system when freed, so the resident size follows what is in use
+ * rather than what glibc kept from earlier tensors. Needs the native addon and glibc; returns whether it
+ * took effect. A library user decides this for their own process (glibc's MALLOC_MMAP_THRESHOLD_).
+ */
+export function returnFreedBuffersToSystem(): boolean {
+  return nativeAddon()?.setMmapThreshold(STREAMING_MMAP_THRESHOLD) ?? false;
 }

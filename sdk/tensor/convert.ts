@@ -82,12 +82,22 @@ export function toFloat32(dtype: DType, bytes: Uint8Array): Float32Array {
  * overflow to infinity; NaN stays NaN. Other dtypes throw BAD_DTYPE.
  */
 export function fromFloat32(dtype: DType, values: Float32Array): Uint8Array {
+  const bytes = float32ToBytes(dtype, values);
+  return bytes.buffer === values.buffer ? bytes.slice() : bytes;
+}
+
+/**
+ * As `fromFloat32`, except that F32 on a little-endian host is a view of `values`' own memory, not
+ * a copy: for values that nothing else holds, such as a tensor just dequantised, whose bytes would
+ * otherwise take a second tensor-sized buffer.
+ */
+export function float32ToBytes(dtype: DType, values: Float32Array): Uint8Array {
   const n = values.length;
   // A Float32Array's byteOffset is always a multiple of 4, so this view is valid.
   const bits = new Uint32Array(values.buffer, values.byteOffset, n);
   switch (dtype) {
     case "F32": {
-      if (HOST_LITTLE_ENDIAN) return new Uint8Array(values.buffer, values.byteOffset, n * 4).slice();
+      if (HOST_LITTLE_ENDIAN) return new Uint8Array(values.buffer, values.byteOffset, n * 4);
       const out = new Uint8Array(n * 4);
       for (let i = 0, k = 0; i < n; i++, k += 4) {
         const v = bits[i];

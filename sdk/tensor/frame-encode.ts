@@ -78,44 +78,55 @@ export function frameHeader(
 }
 
 /**
- * Builds a frame's chunks as its blocks arrive, in block-major order: the tensor header, then per
- * block its padding, header and payload (spec §9).
+ * Lays out a frame's blocks as they arrive, in block-major order (spec §9): `place` gives the
+ * chunks that come next (per block its padding, header and payload), so a writer can send them on
+ * at once instead of holding the frame; `layout` gives the lengths the index entry records.
  */
 export class FrameAssembler {
-  private readonly chunks: Uint8Array[];
   private readonly payloadLengths: Uint32Array;
   private position: number;
   private count = 0;
 
   constructor(
-    private readonly header: TensorHeader,
-    private readonly headerBytes: Uint8Array,
+    readonly header: TensorHeader,
+    readonly headerBytes: Uint8Array,
     blocks: number,
   ) {
-    this.chunks = [headerBytes];
     this.payloadLengths = new Uint32Array(blocks);
     this.position = headerBytes.length;
   }
 
-  add(blocks: readonly EncodedBlock[]): void {
+  place(blocks: readonly EncodedBlock[]): Uint8Array[] {
+    if (this.count + blocks.length > this.payloadLengths.length) {
+      throw new QansError("INVALID_ARGUMENT", `tensor "${this.header.name}": more than the ${this.payloadLengths.length} blocks planned`);
+    }
+    const chunks: Uint8Array[] = [];
     for (const block of blocks) {
       const headerAt = blockHeaderOffset(this.position);
-      if (headerAt > this.position) this.chunks.push(new Uint8Array(headerAt - this.position));
-      this.chunks.push(encodeBlockHeader(block, block.payload), block.payload);
+      if (headerAt > this.position) chunks.push(new Uint8Array(headerAt - this.position));
+      chunks.push(encodeBlockHeader(block, block.payload), block.payload);
       this.payloadLengths[this.count++] = block.payload.length;
       this.position = headerAt + BLOCK_HEADER_SIZE + block.payload.length;
     }
+    return chunks;
   }
 
-  finish(): EncodedFrame {
-    return { header: this.header, chunks: this.chunks, headerLength: this.headerBytes.length, frameLength: this.position, payloadLengths: this.payloadLengths };
+  layout(): FrameLayout {
+    if (this.count !== this.payloadLengths.length) {
+      throw new QansError("INVALID_ARGUMENT", `tensor "${this.header.name}": ${this.count} of the ${this.payloadLengths.length} blocks planned were placed`);
+    }
+    return { headerLength: this.headerBytes.length, frameLength: this.position, payloadLengths: this.payloadLengths };
   }
 }
 
-function assembleFrame(header: TensorHeader, headerBytes: Uint8Array, blocks: EncodedBlock[]): EncodedFrame {
+/** The lengths of a frame that its index entry records (spec §11). */
+export type FrameLayout = Pick<EncodedFrame, "headerLength" | "frameLength" | "payloadLengths">;
+
+/** A frame held whole: its header, then every block. */
+export function assembleFrame(header: TensorHeader, headerBytes: Uint8Array, blocks: EncodedBlock[]): EncodedFrame {
   const assembler = new FrameAssembler(header, headerBytes, blocks.length);
-  assembler.add(blocks);
-  return assembler.finish();
+  const chunks = [headerBytes, ...assembler.place(blocks)];
+  return { header, chunks, ...assembler.layout() };
 }
 
 function toSymbolStreams(tensor: TensorData, encoding: TensorEncoding, elements: number) {

@@ -1,7 +1,7 @@
 import { kernels } from "../codec/kernels.js";
 import { matrixShape } from "../format/layout.js";
 import type { TensorHeader } from "../format/tensor-header.js";
-import { fromFloat32, toFloat32 } from "./convert.js";
+import { float32ToBytes, toFloat32 } from "./convert.js";
 import { dtypeSize } from "./dtype.js";
 import type { TensorData } from "./tensor.js";
 
@@ -20,7 +20,7 @@ export function reconstructTensor(header: TensorHeader, streams: Uint8Array[]): 
       return { ...base, data };
     }
     case "int-quant":
-      return { ...base, data: fromFloat32(header.dtype, dequantizeStreams(header, streams)) };
+      return { ...base, data: float32ToBytes(header.dtype, dequantizeStreams(header, streams)) };
   }
 }
 

@@ -1,17 +1,17 @@
-import { encodeBlocksAsync, planStream } from "./codec/block-codec.js";
-import { kernels } from "./codec/kernels.js";
-import { QansError } from "./errors.js";
-import { DEFAULT_LOG2_BLOCK } from "./format/constants.js";
-import { blockCount, checkLog2Block, matrixShape, streamWidths } from "./format/layout.js";
-import { encodeTensorHeader, type StreamDescriptor } from "./format/tensor-header.js";
-import { groupCount, quantizeRtn, type QuantizeOptions, type QuantParams } from "./quant/rtn.js";
-import { toFloat32 } from "./tensor/convert.js";
-import { dtypeSize, isFloatPlaneDType } from "./tensor/dtype.js";
-import { checkTensor, FrameAssembler, frameHeader, type EncodedFrame, type TensorEncoding } from "./tensor/frame-encode.js";
-import { elementCount, type TensorData } from "./tensor/tensor.js";
+import { encodeBlocksAsync, planStream, type EncodedBlock } from "../codec/block-codec.js";
+import { kernels } from "../codec/kernels.js";
+import { QansError } from "../errors.js";
+import { DEFAULT_LOG2_BLOCK } from "../format/constants.js";
+import { blockCount, checkLog2Block, matrixShape, streamWidths } from "../format/layout.js";
+import { encodeTensorHeader, type StreamDescriptor, type TensorHeader } from "../format/tensor-header.js";
+import { groupCount, quantizeRtn, type QuantizeOptions, type QuantParams } from "../quant/rtn.js";
+import { toFloat32 } from "./convert.js";
+import { dtypeSize, isFloatPlaneDType } from "./dtype.js";
+import { checkTensor, FrameAssembler, frameHeader, type EncodedFrame, type TensorEncoding } from "./frame-encode.js";
+import { elementCount, type TensorData } from "./tensor.js";
 
 /** Symbols per stream that one window holds by default: 4 Mi, a multiple of every block size. */
-const DEFAULT_WINDOW_SYMBOLS = 1 << 22;
+const DEFAULT_WINDOW_SYMBOLS = 1 << 20;
 
 export interface LargeFrameOptions {
   /**
@@ -22,13 +22,26 @@ export interface LargeFrameOptions {
 }
 
 /**
- * Encodes a tensor into the same frame as `encodeTensorFrameAsync` (byte for byte), for tensors
- * too large to copy: the symbol streams are made and encoded one window of whole blocks at a time,
- * straight from `tensor.data`, never for the whole tensor at once.
+ * A tensor frame planned from a first pass over the tensor (every stream's histogram, and for
+ * int-quant the scales and symbols), whose blocks a second pass encodes one window at a time.
+ */
+export interface WindowedFrame {
+  header: TensorHeader;
+  headerBytes: Uint8Array;
+  /** Blocks in the frame, over all streams. */
+  blocks: number;
+  /** Each window's blocks, block-major, in frame order; iterate once. */
+  windows(): AsyncGenerator<EncodedBlock[]>;
+}
+
+/**
+ * Plans the same frame as `encodeTensorFrameAsync` (byte for byte), for a tensor that is not to
+ * be copied: the symbol streams are made and encoded one window of whole blocks at a time,
+ * straight from `tensor.data`, never for the whole tensor at once. `QansWriter.addTensor` writes
+ * each window's blocks as they come, so the frame is never held whole either;
+ * `encodeLargeTensorFrame` collects them.
  *
- * Memory, besides `tensor.data` (which must not change until the promise settles) and the frame
- * returned (its block payloads: at most the tensor's size plus 16 bytes and padding per block for
- * `raw` and `float-planes`, about bits/8 bytes per element for `int-quant`):
+ * Memory, besides `tensor.data` (which must not change until the last window is taken):
  * - `raw`: one window's blocks in flight; the data is its own symbol stream.
  * - `float-planes`: one window of planes (window × element size bytes), made twice per window: for
  *   the histogram that chooses each stream's table, then to encode. The whole-tensor encoder holds
@@ -37,19 +50,19 @@ export interface LargeFrameOptions {
  *   symbols of the whole tensor, one byte per element, since the tables and the scales both need
  *   every row first. The whole-tensor encoder holds binary32 values of the whole tensor: twice the
  *   size of a BF16 tensor.
- * So the peak is the tensor, its frame and a constant of tens of MiB (int-quant: plus one byte per
- * element), against about the tensor plus two copies for the whole-tensor encoder.
+ * Plus one window's encoded blocks: a constant of tens of MiB in all (int-quant: plus one byte per
+ * element).
  *
  * Quantisation runs by rows (rows are independent, spec §15 step 7) with the tensor-wide choice of
  * F16 or F32 scales: slices that chose F16 are quantised again with F32 scales when another slice
  * needs them, as the whole-tensor quantiser would have decided.
  */
-export async function encodeLargeTensorFrame(
+export function planWindowedFrame(
   tensor: TensorData,
   encoding: TensorEncoding,
   log2Block = DEFAULT_LOG2_BLOCK,
   options: LargeFrameOptions = {},
-): Promise<EncodedFrame> {
+): WindowedFrame {
   const where = `tensor "${tensor.name}"`;
   checkTensor(tensor);
   checkLog2Block(log2Block, where);
@@ -70,11 +83,26 @@ export async function encodeLargeTensorFrame(
   const header = frameHeader(tensor, encoding, elements, log2Block, streams, source.quant);
 
   // Pass 2: the blocks, block-major as in the whole-tensor frame, one window at a time.
-  const frame = new FrameAssembler(header, encodeTensorHeader(header), blockCount(source.symbols, log2Block) * streams.length);
-  for (let start = 0; start < source.symbols; start += window) {
-    frame.add(await encodeBlocksAsync(source.streamsAt(start, Math.min(source.symbols, start + window)), streams, log2Block));
+  async function* windows(): AsyncGenerator<EncodedBlock[]> {
+    for (let start = 0; start < source.symbols; start += window) {
+      yield await encodeBlocksAsync(source.streamsAt(start, Math.min(source.symbols, start + window)), streams, log2Block);
+    }
   }
-  return frame.finish();
+  return { header, headerBytes: encodeTensorHeader(header), blocks: blockCount(source.symbols, log2Block) * streams.length, windows };
+}
+
+/** The frame of `planWindowedFrame`, held whole: the same bytes as `encodeTensorFrameAsync`. */
+export async function encodeLargeTensorFrame(
+  tensor: TensorData,
+  encoding: TensorEncoding,
+  log2Block = DEFAULT_LOG2_BLOCK,
+  options: LargeFrameOptions = {},
+): Promise<EncodedFrame> {
+  const plan = planWindowedFrame(tensor, encoding, log2Block, options);
+  const frame = new FrameAssembler(plan.header, plan.headerBytes, plan.blocks);
+  const chunks = [plan.headerBytes];
+  for await (const blocks of plan.windows()) chunks.push(...frame.place(blocks));
+  return { header: plan.header, chunks, ...frame.layout() };
 }
 
 function windowSymbols(requested: number | undefined, log2Block: number, where: string): number {
