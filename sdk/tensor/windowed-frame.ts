@@ -10,13 +10,13 @@ import { dtypeSize, isFloatPlaneDType } from "./dtype.js";
 import { checkTensor, FrameAssembler, frameHeader, type EncodedFrame, type TensorEncoding } from "./frame-encode.js";
 import { elementCount, type TensorData } from "./tensor.js";
 
-/** Symbols per stream that one window holds by default: 4 Mi, a multiple of every block size. */
+/** Symbols per stream that one window holds by default: 1 Mi, a multiple of every block size up to 2^20. */
 const DEFAULT_WINDOW_SYMBOLS = 1 << 20;
 
 export interface LargeFrameOptions {
   /**
    * Symbols per stream that are split, quantised or encoded at a time: a multiple of the block
-   * size; default 2^22 (or one block, if blocks are larger).
+   * size; default 2^20 (or one block, if blocks are larger).
    */
   windowSymbols?: number;
 }
