@@ -1,12 +1,12 @@
 import { createReadStream, existsSync } from "node:fs";
-import { readdir, readFile } from "node:fs/promises";
+import { mkdir, readdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { Writable } from "node:stream";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
 import { JOB_THRESHOLDS, nativeKernelSet, useKernels } from "./codec/kernels.js";
 import { writeSafetensors } from "./export/safetensors.js";
-import { importModel } from "./import/detect.js";
-import { importSafetensors } from "./import/safetensors.js";
+import { importModel, openModelTensors } from "./import/detect.js";
+import { importSafetensors, openSafetensorsFile } from "./import/safetensors.js";
 import { readSafetensorsStream } from "./import/safetensors-stream.js";
 import { MemorySink } from "./io/sink.js";
 import { StreamSink } from "./io/stream-sink.js";
@@ -17,7 +17,8 @@ import { MemorySource } from "./io/source.js";
 import { concatBytes } from "./format/bytes.js";
 import { fromFloat32 } from "./tensor/convert.js";
 import { encodeTensorFrame, type EncodedFrame, type TensorEncoding } from "./tensor/frame-encode.js";
-import type { ImportedModel, TensorData } from "./tensor/tensor.js";
+import { dtypeSize } from "./tensor/dtype.js";
+import { elementCount, isTensorReader, type ImportedModel, type TensorData, type TensorReader } from "./tensor/tensor.js";
 import { STORIES_PATH, gaussianTensor, sameBytes, specialFloatTensor } from "./testing/fixtures.js";
 import { codeOfAsync } from "./testing/outcome.js";
 import { Random } from "./testing/random.js";
@@ -71,6 +72,67 @@ describe("packStream", () => {
     const sink = new MemorySink();
     await packStream(stream.tensors, { metadata: stream.header.metadata }, sink, options);
     expect(sameBytes(sink.bytes(), expected)).toBe(true);
+  });
+
+  it.each(MODES)("packs a safetensors file read a tensor at a time, large ones through readers, as packModel packs it, %s mode %o", async (mode, extra) => {
+    const options = { mode, ...extra };
+    const expected = await viaModel(await importSafetensors(storiesSafetensors), options);
+    const file = await openSafetensorsFile(storiesSafetensors, { wholeBytes: 4096 });
+    try {
+      const seen: boolean[] = [];
+      async function* watched() {
+        for await (const tensor of file.tensors()) {
+          seen.push(isTensorReader(tensor));
+          yield tensor;
+        }
+      }
+      const sink = new MemorySink();
+      const result = await packStream(watched(), file, sink, { ...options, tensorCount: file.count });
+      expect(sameBytes(sink.bytes(), expected)).toBe(true);
+      expect(result.inputBytes).toBe(stories.tensors.reduce((sum, t) => sum + t.data.length, 0));
+      // The embedding and the layers' matrices come as readers, the norms whole.
+      expect(seen.filter(Boolean).length).toBe(stories.tensors.filter((t) => t.data.length > 4096).length);
+      expect(seen.some((reader) => !reader)).toBe(true);
+    } finally {
+      await file.close();
+    }
+  });
+
+  it("packs sharded safetensors (an index and its files) through openModelTensors as packModel packs the imported model", async () => {
+    const folder = join(dir(), "sharded-st");
+    await mkdir(folder, { recursive: true });
+    const half = 20;
+    const parts = [stories.tensors.slice(0, half), stories.tensors.slice(half)];
+    const weightMap: Record<string, string> = {};
+    for (const [i, part] of parts.entries()) {
+      const file = `model-0000${i + 1}-of-00002.safetensors`;
+      await writeSafetensors(join(folder, file), part, {});
+      for (const t of part) weightMap[t.name] = file;
+    }
+    await writeFile(join(folder, "model.safetensors.index.json"), JSON.stringify({ metadata: { origin: "test" }, weight_map: weightMap }));
+    const expected = await viaModel(await importModel(folder), { mode: "int8" });
+    const model = await openModelTensors(folder, { wholeBytes: 4096 });
+    try {
+      expect(model.count).toBe(stories.tensors.length);
+      const sink = new MemorySink();
+      await packStream(model.tensors(), model, sink, { mode: "int8", tensorCount: model.count });
+      expect(sameBytes(sink.bytes(), expected)).toBe(true);
+    } finally {
+      await model.close();
+    }
+  });
+
+  it("a tensor reader over a safetensors file refuses bytes outside its tensor", async () => {
+    const file = await openSafetensorsFile(storiesSafetensors, { wholeBytes: 0 });
+    try {
+      const first = (await file.tensors().next()).value as TensorReader;
+      const bytes = elementCount(first.shape) * dtypeSize(first.dtype);
+      expect((await first.readBytes(bytes - 4, 4)).length).toBe(4);
+      expect(await codeOfAsync(first.readBytes(bytes - 4, 5))).toBe("INVALID_ARGUMENT");
+      expect(await codeOfAsync(first.readBytes(-1, 2))).toBe("INVALID_ARGUMENT");
+    } finally {
+      await file.close();
+    }
   });
 
   it("gives the same bytes when every tensor takes the large-tensor path", async () => {
@@ -205,6 +267,29 @@ describe("encodeLargeTensorFrame", () => {
       expectSameFrame(await encodeLargeTensorFrame(tensor, encoding, 12, { windowSymbols }), expected);
     }
     expectSameFrame(await encodeLargeTensorFrame(tensor, encoding), encodeTensorFrame(tensor, encoding));
+  });
+
+  it.each(CASES)("gives the same frame from a TensorReader, read window by window within the tensor: %s", async (_, tensor, encoding) => {
+    const expected = encodeTensorFrame(tensor, encoding, 12);
+    const windowSymbols = 3 * 4096;
+    const reads: [number, number][] = [];
+    const reader: TensorReader = {
+      name: tensor.name,
+      dtype: tensor.dtype,
+      shape: tensor.shape,
+      readBytes: async (offset, length) => {
+        expect(offset >= 0 && offset + length <= tensor.data.length).toBe(true);
+        reads.push([offset, length]);
+        return tensor.data.slice(offset, offset + length);
+      },
+    };
+    expectSameFrame(await encodeLargeTensorFrame(reader, encoding, 12, { windowSymbols }), expected);
+    const size = dtypeSize(tensor.dtype);
+    // A window of elements, of rows for int-quant (a row longer than a window is read whole), or
+    // of bytes for raw, widened to whole elements.
+    const cols = tensor.shape.at(-1) ?? 1;
+    const longest = encoding.encoding === "int-quant" ? Math.max(windowSymbols, cols) * size : encoding.encoding === "raw" ? windowSymbols + 2 * size : windowSymbols * size;
+    expect(Math.max(0, ...reads.map(([, length]) => length))).toBeLessThanOrEqual(longest);
   });
 
   it("has cases that take each int-quant slice path", () => {

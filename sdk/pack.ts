@@ -3,9 +3,9 @@ import { AtomicFileSink } from "./io/atomic-file.js";
 import type { ByteSink } from "./io/sink.js";
 import { encodeLargeTensorFrame } from "./tensor/windowed-frame.js";
 import { QansWriter } from "./writer.js";
-import { isFloatPlaneDType } from "./tensor/dtype.js";
-import { encodeTensorFrame, encodeTensorFrameAsync, type EncodedFrame, type TensorEncoding } from "./tensor/frame-encode.js";
-import { elementCount, type ImportedModel, type ModelMetadata, type TensorData } from "./tensor/tensor.js";
+import { dtypeSize, isFloatPlaneDType } from "./tensor/dtype.js";
+import { checkTensor, encodeTensorFrame, encodeTensorFrameAsync, type EncodedFrame, type TensorEncoding } from "./tensor/frame-encode.js";
+import { elementCount, isTensorReader, type ImportedModel, type ModelMetadata, type TensorData, type TensorInput, type TensorReader } from "./tensor/tensor.js";
 
 /** `lossless`, or `int<b>` with 2 ≤ b ≤ 8 (`int8`, `int4`, ...). */
 export type PackMode = "lossless" | `int${number}`;
@@ -64,6 +64,11 @@ export function parsePackMode(mode: string): { bits: number | null } {
 export function candidateEncodings(tensor: TensorData, options: PackOptions): TensorEncoding[] {
   const planned = options.encodingsFor?.(tensor);
   if (planned !== undefined) return planned;
+  return modeEncodings(tensor, options);
+}
+
+/** The candidates of `candidateEncodings` that the pack mode gives, which depend on dtype and shape only. */
+function modeEncodings(tensor: Pick<TensorData, "dtype" | "shape">, options: PackOptions): TensorEncoding[] {
   const { bits } = parsePackMode(options.mode ?? "lossless");
   if (!isFloatPlaneDType(tensor.dtype)) return [{ encoding: "raw" }];
   if (bits !== null && tensor.shape.length >= 2) {
@@ -114,6 +119,20 @@ export function checkTensorData(tensor: unknown, index: number): asserts tensor 
   }
 }
 
+function checkTensorInput(tensor: unknown, index: number): asserts tensor is TensorInput {
+  if (tensor !== null && typeof tensor === "object" && !("data" in tensor) && typeof (tensor as Partial<TensorReader>).readBytes === "function") {
+    const { name, shape } = tensor as Partial<TensorReader>;
+    if (typeof name === "string" && Array.isArray(shape)) return;
+  }
+  checkTensorData(tensor, index);
+}
+
+async function readWhole(tensor: TensorReader): Promise<TensorData> {
+  const { name, dtype, shape } = tensor;
+  checkTensor(tensor);
+  return { name, dtype, shape, data: await tensor.readBytes(0, elementCount(shape) * dtypeSize(dtype)) };
+}
+
 /**
  * Packs tensors as they arrive, from an array or from an (async) iterable such as
  * `readSafetensorsStream`: each is encoded as `packModel` encodes it (the same candidate
@@ -129,7 +148,7 @@ export function checkTensorData(tensor: unknown, index: number): asserts tensor 
  * its index entry. The caller commits or ends the sink afterwards.
  */
 export async function packStream(
-  tensors: AsyncIterable<TensorData> | Iterable<TensorData>,
+  tensors: AsyncIterable<TensorInput> | Iterable<TensorInput>,
   metadata: ModelMetadata,
   sink: ByteSink,
   options: PackStreamOptions = {},
@@ -139,13 +158,16 @@ export async function packStream(
   const writer = new QansWriter(sink, { log2Block: options.log2Block });
   await writer.begin({ metadata: metadata.metadata, architecture: metadata.architecture });
   let inputBytes = 0;
-  for await (const tensor of tensors) {
-    checkTensorData(tensor, writer.tensorCount);
-    const candidates = candidateEncodings(tensor, options);
+  for await (const input of tensors) {
+    checkTensorInput(input, writer.tensorCount);
+    // A tensor read on demand stays unread when it has one candidate encoding from the mode;
+    // otherwise it is read whole, to compare candidates or to give encodingsFor its values.
+    const tensor = isTensorReader(input) && (options.encodingsFor || modeEncodings(input, options).length > 1) ? await readWhole(input) : input;
+    const candidates = isTensorReader(tensor) ? modeEncodings(tensor, options) : candidateEncodings(tensor, options);
     // One candidate needs no comparison of whole frames, so it streams out window by window.
     if (candidates.length === 1) await writer.addTensor(tensor, candidates[0]);
-    else await writer.addFrame(await encodeSmallestAsync(tensor, options, writer.log2Block));
-    inputBytes += tensor.data.byteLength;
+    else await writer.addFrame(await encodeSmallestAsync(tensor as TensorData, options, writer.log2Block));
+    inputBytes += elementCount(tensor.shape) * dtypeSize(tensor.dtype);
     options.onTensor?.(writer.tensorCount, total, tensor.name);
   }
   const { bytes, tensors: count } = await writer.finish();
@@ -162,7 +184,7 @@ export async function packModel(model: ImportedModel, sink: ByteSink, options: P
  * complete new one, also when the tensors' source fails midway.
  */
 export async function packStreamToFile(
-  tensors: AsyncIterable<TensorData> | Iterable<TensorData>,
+  tensors: AsyncIterable<TensorInput> | Iterable<TensorInput>,
   metadata: ModelMetadata,
   path: string,
   options: PackStreamOptions = {},

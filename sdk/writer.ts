@@ -10,7 +10,7 @@ import type { ByteSink } from "./io/sink.js";
 import type { TensorHeader } from "./format/tensor-header.js";
 import { FrameAssembler, type EncodedFrame, type FrameLayout, type TensorEncoding } from "./tensor/frame-encode.js";
 import { planWindowedFrame } from "./tensor/windowed-frame.js";
-import type { ModelMetadata, TensorData } from "./tensor/tensor.js";
+import type { ModelMetadata, TensorInput } from "./tensor/tensor.js";
 
 export interface WriterOptions {
   /** log2 of the block size in symbols, 12..20; default 17. */
@@ -64,12 +64,13 @@ export class QansWriter {
 
   /**
    * Encodes and writes a tensor, each window of blocks as soon as it is encoded
-   * (`planWindowedFrame`), so the frame is never held whole: memory is the tensor plus a constant.
-   * `tensor.data` must not change until the promise settles.
+   * (`planWindowedFrame`), so the frame is never held whole: memory is the tensor plus a constant,
+   * or only a constant for a tensor read on demand (a `TensorReader`, read twice). `tensor.data`
+   * must not change until the promise settles.
    */
-  async addTensor(tensor: TensorData, encoding: TensorEncoding): Promise<IndexEntry> {
+  async addTensor(tensor: TensorInput, encoding: TensorEncoding): Promise<IndexEntry> {
     this.checkCanAdd(tensor.name);
-    const plan = planWindowedFrame(tensor, encoding, this.log2Block, { windowSymbols: this.options.windowSymbols });
+    const plan = await planWindowedFrame(tensor, encoding, this.log2Block, { windowSymbols: this.options.windowSymbols });
     const frame = new FrameAssembler(plan.header, plan.headerBytes, plan.blocks);
     const write = async (emit: EmitChunks) => {
       await emit([plan.headerBytes]);

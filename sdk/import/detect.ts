@@ -1,9 +1,9 @@
 import { stat } from "node:fs/promises";
 import { join } from "node:path";
 import { asQansError, QansError } from "../errors.js";
-import type { ImportedModel } from "../tensor/tensor.js";
+import type { ImportedModel, ModelMetadata, TensorInput } from "../tensor/tensor.js";
 import { importLlama2c } from "./llama2c.js";
-import { importSafetensors, importSafetensorsIndex } from "./safetensors.js";
+import { importSafetensors, importSafetensorsIndex, openSafetensorsFile, openSafetensorsIndex } from "./safetensors.js";
 import { importTfjs } from "./tfjs.js";
 
 const INDEX_FILE = "model.safetensors.index.json";
@@ -27,18 +27,48 @@ async function kind(path: string): Promise<"file" | "directory" | "missing" | "o
 export async function importModel(path: string): Promise<ImportedModel> {
   const found = await kind(path);
   if (found === "missing") throw new QansError("IO_ERROR", `${path} does not exist`);
-  if (found === "directory") {
-    if ((await kind(join(path, INDEX_FILE))) === "file") return importSafetensorsIndex(join(path, INDEX_FILE));
-    if ((await kind(join(path, SINGLE_FILE))) === "file") return importSafetensors(join(path, SINGLE_FILE));
-    throw new QansError("BAD_INPUT", `${path}: folder holds neither ${INDEX_FILE} nor ${SINGLE_FILE}`);
-  }
+  const safetensors = await safetensorsPathOf(path);
+  if (safetensors) return isIndexPath(safetensors) ? importSafetensorsIndex(safetensors) : importSafetensors(safetensors);
+  if (found === "directory") throw new QansError("BAD_INPUT", `${path}: folder holds neither ${INDEX_FILE} nor ${SINGLE_FILE}`);
   const lower = path.toLowerCase();
   if (found === "file") {
-    if (lower.endsWith(".index.json")) return importSafetensorsIndex(path);
-    if (lower.endsWith(".safetensors")) return importSafetensors(path);
     // importTfjs rejects a .json without weightsManifest as BAD_INPUT naming the path.
     if (lower.endsWith(".json")) return importTfjs(path);
     if (lower.endsWith(".bin")) return importLlama2c(path);
   }
   throw new QansError("BAD_INPUT", `${path}: not a recognised model (expected a folder, .safetensors, .index.json, TF.js .json or llama2.c .bin)`);
+}
+
+/** A model's tensors as a stream, for packing: `openModelTensors`. */
+export interface ModelTensors extends ModelMetadata {
+  count: number;
+  tensors(): AsyncIterable<TensorInput>;
+  close(): Promise<void>;
+}
+
+/**
+ * The model at `path` (as `importModel` finds it) with its tensors read as they are asked for:
+ * safetensors files and sharded safetensors one tensor at a time, tensors of more than `wholeBytes`
+ * as readers over the file (see `openSafetensorsFile`); the other formats, which are small, whole.
+ */
+export async function openModelTensors(path: string, options: { wholeBytes?: number } = {}): Promise<ModelTensors> {
+  const safetensors = await safetensorsPathOf(path);
+  if (safetensors) return isIndexPath(safetensors) ? openSafetensorsIndex(safetensors, options) : openSafetensorsFile(safetensors, options);
+  const model = await importModel(path);
+  return { ...model, count: model.tensors.length, tensors: async function* () { yield* model.tensors; }, close: async () => undefined };
+}
+
+/** The safetensors file or index that `importModel` would read for `path`, if it reads one. */
+async function safetensorsPathOf(path: string): Promise<string | undefined> {
+  const found = await kind(path);
+  if (found === "directory") {
+    if ((await kind(join(path, INDEX_FILE))) === "file") return join(path, INDEX_FILE);
+    if ((await kind(join(path, SINGLE_FILE))) === "file") return join(path, SINGLE_FILE);
+    return undefined;
+  }
+  return found === "file" && (isIndexPath(path) || path.toLowerCase().endsWith(".safetensors")) ? path : undefined;
+}
+
+function isIndexPath(path: string): boolean {
+  return path.toLowerCase().endsWith(".index.json");
 }

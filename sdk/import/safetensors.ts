@@ -1,9 +1,9 @@
 import { basename, dirname, isAbsolute, join } from "node:path";
-import { QansError } from "../errors.js";
+import { asQansError, QansError } from "../errors.js";
 import { decodeUtf8Strict, isJsonObject, parseStrictJson, stringifyJson, type JsonValue } from "../json/strict-json.js";
 import { FileSource, readSmallFile, withFile } from "../io/source.js";
 import { dtypeSize, type DType } from "../tensor/dtype.js";
-import type { ImportedModel, TensorData } from "../tensor/tensor.js";
+import type { ImportedModel, TensorData, TensorInput } from "../tensor/tensor.js";
 import { checkShape } from "./shape.js";
 
 /** The official reader's limit on the JSON header length N. */
@@ -183,15 +183,62 @@ async function readHeader(file: FileSource): Promise<SafetensorsHeader> {
 
 /** Imports one `.safetensors` file; tensors come in data-offset order. */
 export async function importSafetensors(path: string): Promise<ImportedModel> {
-  return withFile(path, async (file) => {
-    const header = await readHeader(file);
+  const file = await openSafetensorsFile(path);
+  try {
     const tensors: TensorData[] = [];
-    for (const { name, dtype, shape, begin, end } of header.tensors) {
-      const data = await file.read(header.dataStart + begin, end - begin, `tensor "${name}" at offset ${header.dataStart + begin}`);
-      tensors.push({ name, dtype, shape, data });
+    for await (const tensor of file.tensors()) tensors.push(tensor as TensorData);
+    return { metadata: file.metadata, tensors };
+  } finally {
+    await file.close();
+  }
+}
+
+/** An open `.safetensors` file whose tensors are read as they are asked for. */
+export interface SafetensorsFile {
+  metadata: Record<string, string>;
+  /** The number of tensors. */
+  count: number;
+  /**
+   * The tensors in data-offset order, each read when it is asked for: whole up to `wholeBytes`,
+   * larger ones as `TensorReader`s over the open file, read a range at a time when encoded.
+   */
+  tensors(): AsyncGenerator<TensorInput>;
+  close(): Promise<void>;
+}
+
+/**
+ * Opens a `.safetensors` file and checks its header; the tensors' bytes are read later, one tensor
+ * at a time, with positional reads. With `wholeBytes` (default: no limit), a tensor of more bytes is
+ * given as a reader over the file instead, so packing holds none of it: the file is a two-pass
+ * source for the windowed encoder. The readers read the file while it is open.
+ */
+export async function openSafetensorsFile(path: string, options: { wholeBytes?: number } = {}): Promise<SafetensorsFile> {
+  const file = await FileSource.open(path);
+  try {
+    const header = await readHeader(file);
+    const wholeBytes = options.wholeBytes ?? Number.POSITIVE_INFINITY;
+    async function* tensors(): AsyncGenerator<TensorInput> {
+      for (const { name, dtype, shape, begin, end } of header.tensors) {
+        const start = header.dataStart + begin;
+        const what = `tensor "${name}" at offset ${start}`;
+        if (end - begin <= wholeBytes) {
+          yield { name, dtype, shape, data: await file.read(start, end - begin, what) };
+        } else {
+          const readBytes = async (offset: number, length: number) => {
+            if (offset < 0 || length < 0 || offset + length > end - begin) {
+              throw new QansError("INVALID_ARGUMENT", `${file.name}: bytes ${offset} to ${offset + length} of ${what}, which has ${end - begin}`);
+            }
+            return file.read(start + offset, length, what);
+          };
+          yield { name, dtype, shape, readBytes };
+        }
+      }
     }
-    return { metadata: header.metadata, tensors };
-  });
+    return { metadata: header.metadata, count: header.tensors.length, tensors, close: () => file.close() };
+  } catch (error) {
+    await file.close().catch(() => undefined);
+    throw asQansError(error, `reading ${path}`);
+  }
 }
 
 /** Shard names come from the index file, so they must not be able to name files elsewhere. */
@@ -206,6 +253,18 @@ function checkShardName(name: string, where: string): void {
  * against the weight map before any tensor data is read.
  */
 export async function importSafetensorsIndex(indexJsonPath: string): Promise<ImportedModel> {
+  const model = await openSafetensorsIndex(indexJsonPath);
+  const tensors: TensorData[] = [];
+  for await (const tensor of model.tensors()) tensors.push(tensor as TensorData);
+  return { metadata: model.metadata, tensors };
+}
+
+/**
+ * As `openSafetensorsFile`, for a sharded model from its `model.safetensors.index.json`: every
+ * shard's header is checked against the weight map first; then the tensors come shard by shard
+ * (shards in name order), each shard's file open while its tensors are read.
+ */
+export async function openSafetensorsIndex(indexJsonPath: string, options: { wholeBytes?: number } = {}): Promise<SafetensorsFile> {
   const where = indexJsonPath;
   const text = decodeUtf8Strict(await readSmallFile(indexJsonPath, MAX_INDEX_BYTES, "safetensors index"), where);
   const index = parseStrictJson(text, where, "BAD_INPUT");
@@ -244,9 +303,16 @@ export async function importSafetensorsIndex(indexJsonPath: string): Promise<Imp
     if (!foundIn.has(name)) throw new QansError("BAD_INPUT", `${where}: tensor "${name}" is not in its shard ${shard}`);
   }
 
-  const tensors: TensorData[] = [];
-  for (const shard of shards) {
-    for (const tensor of (await importSafetensors(join(folder, shard))).tensors) tensors.push(tensor);
+  const wholeBytes = options.wholeBytes;
+  async function* tensors(): AsyncGenerator<TensorInput> {
+    for (const shard of shards) {
+      const file = await openSafetensorsFile(join(folder, shard), { wholeBytes });
+      try {
+        yield* file.tensors();
+      } finally {
+        await file.close();
+      }
+    }
   }
-  return { metadata, tensors };
+  return { metadata, count: shardOf.size, tensors, close: async () => undefined };
 }

@@ -8,7 +8,7 @@ import { encodeTensorHeader, type StreamDescriptor, type TensorHeader } from "..
 import { quantizeRtn, type QuantizeOptions, type QuantParams } from "../quant/rtn.js";
 import { toFloat32 } from "./convert.js";
 import { dtypeSize, isFloatPlaneDType } from "./dtype.js";
-import { elementCount, type TensorData } from "./tensor.js";
+import { elementCount, isTensorReader, type TensorData, type TensorInput } from "./tensor.js";
 
 /** How to store one tensor. */
 export type TensorEncoding =
@@ -57,7 +57,7 @@ function planFrame(tensor: TensorData, encoding: TensorEncoding, log2Block: numb
 
 /** The tensor header of a frame whose streams are planned. */
 export function frameHeader(
-  tensor: TensorData,
+  tensor: TensorInput,
   encoding: TensorEncoding,
   elements: number,
   log2Block: number,
@@ -147,7 +147,7 @@ function toSymbolStreams(tensor: TensorData, encoding: TensorEncoding, elements:
 }
 
 /** The argument checks every frame encoder makes first (INVALID_ARGUMENT). */
-export function checkTensor(tensor: TensorData): void {
+export function checkTensor(tensor: TensorInput): void {
   const where = `tensor "${tensor.name}"`;
   const nameBytes = new TextEncoder().encode(tensor.name).length;
   if (nameBytes === 0 || nameBytes > LIMITS.maxNameBytes) throw new QansError("INVALID_ARGUMENT", `${where}: name must be 1 to ${LIMITS.maxNameBytes} bytes`);
@@ -155,7 +155,7 @@ export function checkTensor(tensor: TensorData): void {
   if (!tensor.shape.every((dim) => Number.isSafeInteger(dim) && dim >= 0)) throw new QansError("INVALID_ARGUMENT", `${where}: shape ${JSON.stringify(tensor.shape)} is not a list of non-negative integers`);
   const elements = elementCount(tensor.shape);
   if (elements > LIMITS.maxElements) throw new QansError("INVALID_ARGUMENT", `${where}: ${elements} elements exceed 2^48`);
-  if (tensor.data.length !== elements * dtypeSize(tensor.dtype)) {
+  if (!isTensorReader(tensor) && tensor.data.length !== elements * dtypeSize(tensor.dtype)) {
     throw new QansError("INVALID_ARGUMENT", `${where}: ${tensor.data.length} bytes of data, shape ${JSON.stringify(tensor.shape)} of ${tensor.dtype} needs ${elements * dtypeSize(tensor.dtype)}`);
   }
 }

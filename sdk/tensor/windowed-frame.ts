@@ -8,7 +8,7 @@ import { groupCount, quantizeRtn, type QuantizeOptions, type QuantParams } from 
 import { toFloat32 } from "./convert.js";
 import { dtypeSize, isFloatPlaneDType } from "./dtype.js";
 import { checkTensor, FrameAssembler, frameHeader, type EncodedFrame, type TensorEncoding } from "./frame-encode.js";
-import { elementCount, type TensorData } from "./tensor.js";
+import { elementCount, isTensorReader, type TensorInput } from "./tensor.js";
 
 /** Symbols per stream that one window holds by default: 1 Mi, a multiple of every block size up to 2^20. */
 const DEFAULT_WINDOW_SYMBOLS = 1 << 20;
@@ -57,25 +57,25 @@ export interface WindowedFrame {
  * F16 or F32 scales: slices that chose F16 are quantised again with F32 scales when another slice
  * needs them, as the whole-tensor quantiser would have decided.
  */
-export function planWindowedFrame(
-  tensor: TensorData,
+export async function planWindowedFrame(
+  tensor: TensorInput,
   encoding: TensorEncoding,
   log2Block = DEFAULT_LOG2_BLOCK,
   options: LargeFrameOptions = {},
-): WindowedFrame {
+): Promise<WindowedFrame> {
   const where = `tensor "${tensor.name}"`;
   checkTensor(tensor);
   checkLog2Block(log2Block, where);
   const window = windowSymbols(options.windowSymbols, log2Block, where);
   const elements = elementCount(tensor.shape);
-  const source = symbolSource(tensor, encoding, elements, window);
+  const source = await symbolSource(tensor, encoding, elements, window);
   const widths = streamWidths(encoding.encoding, tensor.dtype, source.quant?.bits ?? 0, where);
 
   // Pass 1: each stream's histogram over all its symbols decides its table (spec §15 steps 2-5).
   const counts = source.counts ?? widths.map((width) => new Float64Array(2 ** width));
   if (!source.counts) {
     for (let start = 0; start < source.symbols; start += window) {
-      const windowStreams = source.streamsAt(start, Math.min(source.symbols, start + window));
+      const windowStreams = await source.streamsAt(start, Math.min(source.symbols, start + window));
       windowStreams.forEach((symbols, s) => kernels().addHistogram(counts[s], symbols));
     }
   }
@@ -85,7 +85,7 @@ export function planWindowedFrame(
   // Pass 2: the blocks, block-major as in the whole-tensor frame, one window at a time.
   async function* windows(): AsyncGenerator<EncodedBlock[]> {
     for (let start = 0; start < source.symbols; start += window) {
-      yield await encodeBlocksAsync(source.streamsAt(start, Math.min(source.symbols, start + window)), streams, log2Block);
+      yield await encodeBlocksAsync(await source.streamsAt(start, Math.min(source.symbols, start + window)), streams, log2Block);
     }
   }
   return { header, headerBytes: encodeTensorHeader(header), blocks: blockCount(source.symbols, log2Block) * streams.length, windows };
@@ -93,12 +93,12 @@ export function planWindowedFrame(
 
 /** The frame of `planWindowedFrame`, held whole: the same bytes as `encodeTensorFrameAsync`. */
 export async function encodeLargeTensorFrame(
-  tensor: TensorData,
+  tensor: TensorInput,
   encoding: TensorEncoding,
   log2Block = DEFAULT_LOG2_BLOCK,
   options: LargeFrameOptions = {},
 ): Promise<EncodedFrame> {
-  const plan = planWindowedFrame(tensor, encoding, log2Block, options);
+  const plan = await planWindowedFrame(tensor, encoding, log2Block, options);
   const frame = new FrameAssembler(plan.header, plan.headerBytes, plan.blocks);
   const chunks = [plan.headerBytes];
   for await (const blocks of plan.windows()) chunks.push(...frame.place(blocks));
@@ -118,50 +118,82 @@ interface SymbolSource {
   /** Symbols per stream. */
   symbols: number;
   /** Every stream's symbols from `start` to `end`, which are block boundaries. */
-  streamsAt(start: number, end: number): Uint8Array[];
+  streamsAt(start: number, end: number): Promise<Uint8Array[]>;
   /** Histograms, when they come cheaper than from `streamsAt`. */
   counts?: Float64Array[];
   quant?: QuantParams;
 }
 
-function symbolSource(tensor: TensorData, encoding: TensorEncoding, elements: number, window: number): SymbolSource {
-  const { dtype, data } = tensor;
+/** Reads the element bytes of elements `start` to `end`: a view of a tensor in memory, or a read. */
+type ElementReader = (start: number, end: number) => Promise<Uint8Array>;
+
+function elementReader(tensor: TensorInput): ElementReader {
+  const size = dtypeSize(tensor.dtype);
+  if (!isTensorReader(tensor)) return async (start, end) => tensor.data.subarray(start * size, end * size);
+  return async (start, end) => {
+    const bytes = await tensor.readBytes(start * size, (end - start) * size);
+    if (!(bytes instanceof Uint8Array) || bytes.length !== (end - start) * size) {
+      throw new QansError("IO_ERROR", `tensor "${tensor.name}": a read of elements ${start} to ${end} gave ${bytes?.length} bytes, not ${(end - start) * size}`);
+    }
+    return bytes;
+  };
+}
+
+async function symbolSource(tensor: TensorInput, encoding: TensorEncoding, elements: number, window: number): Promise<SymbolSource> {
+  const { dtype } = tensor;
+  const read = elementReader(tensor);
   switch (encoding.encoding) {
-    case "raw":
-      return { symbols: data.length, streamsAt: (start, end) => [data.subarray(start, end)], counts: [kernels().histogram(data, 256)] };
+    case "raw": {
+      const symbols = elements * dtypeSize(dtype);
+      // In memory, the data is its own symbol stream, whose histogram comes in one call.
+      const counts = isTensorReader(tensor) ? undefined : [kernels().histogram(tensor.data, 256)];
+      const size = dtypeSize(dtype);
+      return { symbols, streamsAt: async (start, end) => [await readBytesOf(read, size, start, end)], counts };
+    }
     case "float-planes": {
       if (!isFloatPlaneDType(dtype)) throw new QansError("BAD_DTYPE", `tensor "${tensor.name}": float-planes does not accept ${dtype}`);
-      const size = dtypeSize(dtype);
-      return { symbols: elements, streamsAt: (start, end) => kernels().splitFloatPlanes(dtype, data.subarray(start * size, end * size)) };
+      return { symbols: elements, streamsAt: async (start, end) => kernels().splitFloatPlanes(dtype, await read(start, end)) };
     }
     case "int-quant": {
       if (!isFloatPlaneDType(dtype)) throw new QansError("BAD_DTYPE", `tensor "${tensor.name}": int-quant does not accept ${dtype}`);
       const { encoding: _, ...options } = encoding;
-      const { params, symbols } = quantizeByRows(tensor, elements, options, window);
-      return { symbols: elements, streamsAt: (start, end) => [symbols.subarray(start, end)], counts: [kernels().histogram(symbols, 2 ** params.bits)], quant: params };
+      const { params, symbols } = await quantizeByRows(tensor, read, elements, options, window);
+      return { symbols: elements, streamsAt: async (start, end) => [symbols.subarray(start, end)], counts: [kernels().histogram(symbols, 2 ** params.bits)], quant: params };
     }
     default:
       throw new QansError("BAD_ENCODING", `tensor "${tensor.name}": unknown encoding ${JSON.stringify((encoding as { encoding: unknown }).encoding)}`);
   }
 }
 
+/** Bytes `start` to `end` of a raw stream, whose symbols are bytes: read through whole elements. */
+async function readBytesOf(read: ElementReader, size: number, start: number, end: number): Promise<Uint8Array> {
+  const first = Math.floor(start / size);
+  const bytes = await read(first, Math.ceil(end / size));
+  return bytes.subarray(start - first * size, end - first * size);
+}
+
 /**
  * `quantizeRtn` over the whole tensor, computed a slice of rows at a time so that only one slice
- * is ever converted to binary32.
+ * is ever converted to binary32 (or read, for a tensor read on demand).
  */
-function quantizeByRows(tensor: TensorData, elements: number, options: QuantizeOptions, window: number): { params: QuantParams; symbols: Uint8Array } {
+async function quantizeByRows(
+  tensor: TensorInput,
+  read: ElementReader,
+  elements: number,
+  options: QuantizeOptions,
+  window: number,
+): Promise<{ params: QuantParams; symbols: Uint8Array }> {
   const { rows, cols } = matrixShape(tensor.shape, elements);
   const rowsPerSlice = Math.max(1, Math.floor(window / Math.max(1, cols)));
-  if (rows <= rowsPerSlice) return quantizeRtn(toFloat32(tensor.dtype, tensor.data), rows, cols, options);
+  if (rows <= rowsPerSlice) return quantizeRtn(toFloat32(tensor.dtype, await read(0, elements)), rows, cols, options);
 
-  const size = dtypeSize(tensor.dtype);
   const groups = groupCount(cols, options.groupSize ?? 0);
   const symbols = new Uint8Array(elements);
   const deltas = new Float32Array(rows * groups);
   const zeroPoints = options.asymmetric ? new Uint8Array(rows * groups) : undefined;
-  const quantizeSlice = (first: number, sliceOptions: QuantizeOptions): QuantParams => {
+  const quantizeSlice = async (first: number, sliceOptions: QuantizeOptions): Promise<QuantParams> => {
     const last = Math.min(rows, first + rowsPerSlice);
-    const values = toFloat32(tensor.dtype, tensor.data.subarray(first * cols * size, last * cols * size));
+    const values = toFloat32(tensor.dtype, await read(first * cols, last * cols));
     const { params, symbols: sliceSymbols } = quantizeRtn(values, last - first, cols, sliceOptions);
     symbols.set(sliceSymbols, first * cols);
     deltas.set(params.deltas, first * groups);
@@ -173,14 +205,14 @@ function quantizeByRows(tensor: TensorData, elements: number, options: QuantizeO
   const withF16: number[] = [];
   let anyF32 = false;
   for (let row = 0; row < rows; row += rowsPerSlice) {
-    const params = quantizeSlice(row, options);
+    const params = await quantizeSlice(row, options);
     first ??= params;
     if (params.scaleType === "F32") anyF32 = true;
     else withF16.push(row);
   }
   // "auto" takes F32 scales for the whole tensor as soon as one delta needs them.
   if (anyF32 && withF16.length > 0) {
-    for (const row of withF16) quantizeSlice(row, { ...options, scaleType: "F32" });
+    for (const row of withF16) await quantizeSlice(row, { ...options, scaleType: "F32" });
   }
   const params: QuantParams = { ...first!, scaleType: anyF32 ? "F32" : "F16", deltas };
   if (zeroPoints) params.zeroPoints = zeroPoints;

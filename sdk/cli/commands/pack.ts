@@ -1,7 +1,7 @@
-import { importModel } from "../../import/detect.js";
+import { importModel, openModelTensors } from "../../import/detect.js";
 import { readSafetensorsStream } from "../../import/safetensors-stream.js";
 import { StreamSink } from "../../io/stream-sink.js";
-import { packModel, packStream, packStreamToFile, packToFile, parsePackMode, type PackMode, type PackResult, type PackStreamOptions } from "../../pack.js";
+import { largeTensorBytes, packStream, packStreamToFile, parsePackMode, type PackMode, type PackResult, type PackStreamOptions } from "../../pack.js";
 import { packModelSharded, packStreamSharded, type ShardedPackResult } from "../../pack-set.js";
 import { QansError } from "../../errors.js";
 import { UsageError, parseByteSize, parseCommand, parseInteger } from "../args.js";
@@ -99,11 +99,20 @@ async function packStandardInput(output: string, options: PackStreamOptions): Pr
   }
 }
 
-/** A model file or folder, imported whole (every format `importModel` knows), to a file or standard output. */
+/**
+ * A model file or folder (every format `importModel` knows) read a tensor at a time
+ * (`openModelTensors`), to a file or standard output: tensors above the large tensor size are read
+ * from the file twice, histograms then blocks, and never held.
+ */
 async function packPath(input: string, output: string, options: PackStreamOptions): Promise<PackResult> {
-  const model = await importModel(input);
-  if (output !== STDIO) return packToFile(model, output, options);
-  return toStandardOutput((sink) => packModel(model, sink, options));
+  const model = await openModelTensors(input, { wholeBytes: largeTensorBytes(options) });
+  try {
+    const streamOptions = { ...options, tensorCount: model.count };
+    if (output !== STDIO) return await packStreamToFile(model.tensors(), model, output, streamOptions);
+    return await toStandardOutput((sink) => packStream(model.tensors(), model, sink, streamOptions));
+  } finally {
+    await model.close();
+  }
 }
 
 /** As `packStandardInput`, into a set file and its shards (spec §16.3). */
