@@ -76,3 +76,16 @@ export { quantizeRtn, type QuantParams, type QuantizeOptions } from "./quant/rtn
 export { dequantize } from "./quant/dequantize.js";
 export { toFloat32, fromFloat32 } from "./tensor/convert.js";
 export { nativeStatus, type NativeStatus, type SimdLevelName } from "./native/addon.js";
+
+export { parseLlamaArchitecture, matrixSpecs, decodedWeightBytes, type LlamaArchitecture, type MatrixSpec } from "./infer/architecture.js";
+export { LlamaModel, type LinearInputHook, type LlamaModelOptions, type LlamaLoadOptions } from "./infer/llama.js";
+export { ResidentF32Linear, loadResidentF32, type LinearWeight, type LinearLoader } from "./infer/linear.js";
+export { loadLlamaModel, type ModelFileOptions } from "./infer/model-file.js";
+export { generateTokens, type GenerateOptions, type GeneratedToken } from "./infer/generate.js";
+export { Sampler, XorShiftRandom, argmax, type SamplerOptions } from "./infer/sampler.js";
+export { sampleSequences, evaluateAgainst, textWindows, evalSeeds, EVAL_SEED_BASE, type Agreement, type SampleOptions, type EvaluateOptions } from "./infer/eval.js";
+export { requireFullyResident, budgetBytes, type MemoryBudget } from "./infer/memory-budget.js";
+export { decodeTokens, TokenTextStream, type Tokenizer } from "./infer/tokenizer.js";
+export { Llama2cTokenizer } from "./infer/tokenizer-llama2c.js";
+export { HfBpeTokenizer } from "./infer/tokenizer-hf.js";
+export { loadTokenizer, findTokenizerBeside } from "./infer/tokenizer-file.js";

@@ -1,0 +1,86 @@
+import { QansError } from "../../errors.js";
+import { decodedWeightBytes, parseLlamaArchitecture } from "../../infer/architecture.js";
+import { generateTokens } from "../../infer/generate.js";
+import { LlamaModel } from "../../infer/llama.js";
+import { requireFullyResident } from "../../infer/memory-budget.js";
+import { Sampler } from "../../infer/sampler.js";
+import { TokenTextStream } from "../../infer/tokenizer.js";
+import { openModel } from "../../model-set.js";
+import { parseCommand, parseInteger } from "../args.js";
+import { checkTokenizerFits, parseMemoryBudget, parseNumber, resolveTokenizer } from "../infer-args.js";
+import { formatBytes } from "../output.js";
+
+const USAGE =
+  "qans run <model.qans|url> [--prompt TEXT] [-n N] [--temperature T] [--top-p P] [--seed S] [--tokenizer FILE] [--memory-budget BYTES|PCT]";
+
+const DEFAULT_NEW_TOKENS = 256;
+
+/**
+ * Generates text from a prompt, writing it to stdout as each token is produced (the prompt first,
+ * as llama2.c's run prints it), then on stderr the speed and the bytes of weights held in memory.
+ */
+export async function runCommand(argv: string[]): Promise<number> {
+  const { values, positionals } = parseCommand(
+    argv,
+    {
+      prompt: { type: "string", default: "" },
+      n: { type: "string", short: "n" },
+      temperature: { type: "string" },
+      "top-p": { type: "string" },
+      seed: { type: "string" },
+      tokenizer: { type: "string" },
+      "memory-budget": { type: "string" },
+    },
+    1,
+    USAGE,
+  );
+  const location = positionals[0];
+  const maxNewTokens = parseInteger(values.n, "-n", 0, 2 ** 31) ?? DEFAULT_NEW_TOKENS;
+  const temperature = parseNumber(values.temperature, "--temperature", 0, 100) ?? 1;
+  const topP = parseNumber(values["top-p"], "--top-p", 0, 1) ?? 1;
+  if (topP === 0) throw new QansError("INVALID_ARGUMENT", `--top-p must be above 0, got "${values["top-p"]}"`);
+  const seed = parseInteger(values.seed, "--seed", 0, Number.MAX_SAFE_INTEGER) ?? 0;
+  const budget = parseMemoryBudget(values["memory-budget"]);
+  const tokenizer = (await resolveTokenizer(values.tokenizer, location, USAGE, true))!;
+
+  const reader = await openModel(location);
+  let model: LlamaModel;
+  try {
+    const architecture = parseLlamaArchitecture((await reader.metadata()).architecture, location);
+    // Checked before any weight is read: a budget this engine cannot keep is refused, not exceeded.
+    if (budget) requireFullyResident(budget, decodedWeightBytes(architecture));
+    model = await LlamaModel.load(reader, { name: location });
+  } finally {
+    await reader.close();
+  }
+  checkTokenizerFits(tokenizer, model.config.vocab_size);
+  if (tokenizer.bos === undefined) throw new QansError("INVALID_ARGUMENT", "the tokenizer has no BOS token to start the text with");
+
+  const prompt = tokenizer.encode(values.prompt);
+  const sampler = new Sampler(model.config.vocab_size, { temperature, topP, seed });
+  const text = new TokenTextStream(tokenizer);
+  text.push(prompt[0]);
+  let promptSeconds = 0;
+  let generated = 0;
+  const started = performance.now();
+  for (const { token, sampled } of generateTokens(model, { prompt, maxNewTokens, sampler, stopTokens: tokenizer.stopTokens })) {
+    if (sampled) generated++;
+    else promptSeconds = (performance.now() - started) / 1000;
+    await writeOut(text.push(token));
+  }
+  const seconds = (performance.now() - started) / 1000;
+  await writeOut(`${text.end()}\n`);
+  const generationSeconds = seconds - promptSeconds;
+  const rate = generationSeconds > 0 ? (generated / generationSeconds).toFixed(1) : "n/a";
+  const resident = model.residentWeightBytes;
+  process.stderr.write(
+    `prompt: ${prompt.length} tokens in ${promptSeconds.toFixed(3)} s; generated: ${generated} tokens in ${generationSeconds.toFixed(3)} s, ${rate} tokens/s; resident weights: ${resident} bytes (${formatBytes(resident)})\n`,
+  );
+  return 0;
+}
+
+/** Writes to stdout and waits, so text appears token by token even where pipes are asynchronous. */
+function writeOut(text: string): Promise<void> {
+  if (text === "") return Promise.resolve();
+  return new Promise((resolve, reject) => process.stdout.write(text, (error) => (error ? reject(error) : resolve())));
+}

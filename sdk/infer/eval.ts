@@ -1,0 +1,141 @@
+import { QansError } from "../errors.js";
+import type { LlamaModel } from "./llama.js";
+import { Sampler, argmax } from "./sampler.js";
+
+/**
+ * The seeds of the default evaluation set are EVAL_SEED_BASE, EVAL_SEED_BASE + 1, ...: sequence i
+ * is sampled with seed EVAL_SEED_BASE + i. Calibration sets must use other seeds, so that a model
+ * is never scored on the text it was calibrated on.
+ */
+export const EVAL_SEED_BASE = 1_000_000;
+/** The BOS token of llama2.c and Llama 2 vocabularies. */
+export const DEFAULT_BOS = 1;
+
+/** `count` seeds from `first` on: the default evaluation set's when `first` is EVAL_SEED_BASE. */
+export function evalSeeds(count: number, first = EVAL_SEED_BASE): number[] {
+  return Array.from({ length: count }, (_, i) => first + i);
+}
+
+export interface SampleOptions {
+  seeds: readonly number[];
+  /** Tokens per sequence, BOS included. */
+  length: number;
+  temperature: number;
+  /** The first token of every sequence; DEFAULT_BOS when absent. */
+  bos?: number;
+}
+
+/**
+ * Token sequences sampled from `model`, one per seed, each starting with BOS and `length` tokens
+ * long. The same seeds give the same sequences. Sampling goes on through an end of story (a BOS the
+ * model samples), as the model saw stories run together in training.
+ */
+export function sampleSequences(model: LlamaModel, options: SampleOptions): number[][] {
+  const { seeds, length, temperature, bos = DEFAULT_BOS } = options;
+  const { vocab_size, max_seq_len } = model.config;
+  if (!Number.isSafeInteger(length) || length < 2 || length > max_seq_len) {
+    throw new QansError("INVALID_ARGUMENT", `a sampled sequence has 2 to ${max_seq_len} (the model's context) tokens, asked for ${length}`);
+  }
+  return seeds.map((seed) => {
+    const sampler = new Sampler(vocab_size, { temperature, seed });
+    const sequence = [bos];
+    model.reset();
+    for (let pos = 0; pos + 1 < length; pos++) sequence.push(sampler.sample(model.forward(sequence[pos], pos)));
+    return sequence;
+  });
+}
+
+export interface Agreement {
+  /** exp of the mean negative log-likelihood the model gives the scored next tokens. */
+  perplexity: number;
+  /** The same for the reference, on the same tokens. */
+  referencePerplexity: number;
+  /** KL(reference || model) of the next-token distributions, in nats, averaged over scored positions. */
+  meanKld: number;
+  /** Fraction of scored positions where the model's and the reference's most likely tokens agree. */
+  top1Agreement: number;
+  /** Scored positions. */
+  tokens: number;
+}
+
+export interface EvaluateOptions {
+  /** Positions before this in each sequence are run but not scored (llama.cpp scores a window's second half). */
+  scoreFrom?: number;
+}
+
+/**
+ * Scores `model` against `reference` on token sequences, as llama.cpp's perplexity tool does with
+ * --kl-divergence: at each scored position p both models see tokens 0..p, and the model's
+ * log-probability of token p + 1, KL(reference || model) of the two next-token distributions, and
+ * whether their argmaxes agree are accumulated. Log-probabilities are computed in double precision.
+ */
+export function evaluateAgainst(model: LlamaModel, reference: LlamaModel, sequences: readonly (readonly number[])[], options: EvaluateOptions = {}): Agreement {
+  const { scoreFrom = 0 } = options;
+  if (model.config.vocab_size !== reference.config.vocab_size) {
+    throw new QansError("INVALID_ARGUMENT", `the model's vocabulary has ${model.config.vocab_size} tokens, the reference's ${reference.config.vocab_size}`);
+  }
+  let nll = 0;
+  let referenceNll = 0;
+  let kld = 0;
+  let agreed = 0;
+  let tokens = 0;
+  for (const sequence of sequences) {
+    model.reset();
+    reference.reset();
+    for (let pos = 0; pos + 1 < sequence.length; pos++) {
+      const logits = model.forward(sequence[pos], pos);
+      const referenceLogits = reference.forward(sequence[pos], pos);
+      if (pos < scoreFrom) continue;
+      const target = sequence[pos + 1];
+      const logZ = logSumExp(logits);
+      const referenceLogZ = logSumExp(referenceLogits);
+      nll += logZ - logits[target];
+      referenceNll += referenceLogZ - referenceLogits[target];
+      kld += klDivergence(referenceLogits, referenceLogZ, logits, logZ);
+      if (argmax(logits) === argmax(referenceLogits)) agreed++;
+      tokens++;
+    }
+  }
+  if (tokens === 0) throw new QansError("INVALID_ARGUMENT", "no position was scored: the sequences are too short");
+  return {
+    perplexity: Math.exp(nll / tokens),
+    referencePerplexity: Math.exp(referenceNll / tokens),
+    meanKld: kld / tokens,
+    top1Agreement: agreed / tokens,
+    tokens,
+  };
+}
+
+/**
+ * A tokenized text cut into windows of `length` tokens as llama.cpp's perplexity tool cuts it: the
+ * text's tokens (BOS first) in consecutive chunks, each chunk's first token replaced by BOS; the
+ * tokens after the last whole chunk are left out. Score them from `length / 2` on.
+ */
+export function textWindows(tokens: readonly number[], length: number, bos: number): number[][] {
+  if (!Number.isSafeInteger(length) || length < 2) throw new QansError("INVALID_ARGUMENT", `a window has at least 2 tokens, asked for ${length}`);
+  const count = Math.floor(tokens.length / length);
+  if (count === 0) throw new QansError("INVALID_ARGUMENT", `the text has ${tokens.length} tokens, fewer than one window of ${length}; use a shorter window`);
+  return Array.from({ length: count }, (_, i) => {
+    const window = tokens.slice(i * length, (i + 1) * length);
+    window[0] = bos;
+    return window;
+  });
+}
+
+function logSumExp(logits: Float32Array): number {
+  let max = -Infinity;
+  for (let i = 0; i < logits.length; i++) if (logits[i] > max) max = logits[i];
+  let sum = 0;
+  for (let i = 0; i < logits.length; i++) sum += Math.exp(logits[i] - max);
+  return max + Math.log(sum);
+}
+
+/** KL(p || q) = sum of p_i (log p_i - log q_i), from logits and their log-normalisers. */
+function klDivergence(pLogits: Float32Array, pLogZ: number, qLogits: Float32Array, qLogZ: number): number {
+  let sum = 0;
+  for (let i = 0; i < pLogits.length; i++) {
+    const logP = pLogits[i] - pLogZ;
+    sum += Math.exp(logP) * (logP - (qLogits[i] - qLogZ));
+  }
+  return sum;
+}

@@ -1,0 +1,51 @@
+import { QansError } from "../errors.js";
+import { importModel } from "../import/detect.js";
+import { isUrl } from "../io/open-source.js";
+import { openModel } from "../model-set.js";
+import { toFloat32 } from "../tensor/convert.js";
+import type { TensorData } from "../tensor/tensor.js";
+import { checkTensorShape, matrixSpecs, normNames, parseLlamaArchitecture, type LlamaArchitecture } from "./architecture.js";
+import { LlamaModel, type LlamaLoadOptions } from "./llama.js";
+
+export interface ModelFileOptions extends LlamaLoadOptions {
+  /**
+   * The architecture to assume for a file that carries none (a safetensors file): for a reference,
+   * the architecture of the model it is compared with.
+   */
+  fallbackArchitecture?: LlamaArchitecture;
+}
+
+/**
+ * Loads a Llama model from a QANS file or set (a path ending in .qans, or a URL), or from any file
+ * `importModel` reads: a llama2.c checkpoint, safetensors (a file, an index or a folder).
+ */
+export async function loadLlamaModel(location: string, options: ModelFileOptions = {}): Promise<LlamaModel> {
+  if (isUrl(location) || location.toLowerCase().endsWith(".qans")) {
+    const reader = await openModel(location);
+    try {
+      return await LlamaModel.load(reader, { name: location, ...options });
+    } finally {
+      await reader.close();
+    }
+  }
+  const imported = await importModel(location);
+  const architecture = parseLlamaArchitecture(imported.architecture ?? options.fallbackArchitecture, location);
+  const byName = new Map<string, TensorData>(imported.tensors.map((tensor) => [tensor.name, tensor]));
+  const expected = new Map<string, number[]>([
+    ...matrixSpecs(architecture).map((spec): [string, number[]] => [spec.name, [spec.rows, spec.cols]]),
+    ...normNames(architecture).map((name): [string, number[]] => [name, [architecture.dim]]),
+  ]);
+  for (const [name, shape] of expected) {
+    const tensor = byName.get(name);
+    if (!tensor) throw new QansError("NOT_FOUND", `${location}: no tensor named "${name}"`);
+    checkTensorShape(name, tensor.shape, shape, location);
+  }
+  return LlamaModel.fromWeights(
+    architecture,
+    (name) => {
+      const tensor = byName.get(name)!;
+      return toFloat32(tensor.dtype, tensor.data);
+    },
+    options,
+  );
+}
