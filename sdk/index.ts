@@ -4,7 +4,7 @@
  */
 export { ERROR_CODES, QansError, isQansError, type QansErrorCode } from "./errors.js";
 export { DTYPES, dtypeSize, type DType } from "./tensor/dtype.js";
-export type { ImportedModel, ModelArchitecture, ModelMetadata, TensorData } from "./tensor/tensor.js";
+export { isTensorReader, type ImportedModel, type ModelArchitecture, type ModelMetadata, type TensorData, type TensorReader, type TensorInput } from "./tensor/tensor.js";
 export { FORMAT_MAJOR, FORMAT_MINOR, FILE_FLAG_SET, LIMITS, DEFAULT_LOG2_BLOCK, type EncodingName } from "./format/constants.js";
 export type { FileMetadata } from "./format/metadata-frame.js";
 export type { ShardEntry } from "./format/set-metadata.js";
@@ -45,7 +45,7 @@ export {
   type PackStreamOptions,
   type PackResult,
 } from "./pack.js";
-export { encodeLargeTensorFrame, type LargeFrameOptions } from "./tensor/windowed-frame.js";
+export { encodeLargeTensorFrame, planWindowedFrame, type LargeFrameOptions, type WindowedFrame } from "./tensor/windowed-frame.js";
 export { packModelSharded, packStreamSharded, shardFileName, type ShardedPackOptions, type ShardedPackResult } from "./pack-set.js";
 export { unpackToSafetensors, unpackStreamToSafetensors } from "./unpack.js";
 export { encodeTensorFrame, encodeTensorFrameAsync, type TensorEncoding, type EncodedFrame } from "./tensor/frame-encode.js";
@@ -58,8 +58,8 @@ export { MemorySink, type ByteSink } from "./io/sink.js";
 export { StreamSink, type StreamSinkOptions } from "./io/stream-sink.js";
 export { AtomicFileSink, writeFileAtomic } from "./io/atomic-file.js";
 
-export { importModel } from "./import/detect.js";
-export { importSafetensors, importSafetensorsIndex, parseSafetensorsHeader } from "./import/safetensors.js";
+export { importModel, openModelTensors, type ModelTensors } from "./import/detect.js";
+export { importSafetensors, importSafetensorsIndex, openSafetensorsFile, openSafetensorsIndex, parseSafetensorsHeader, type SafetensorsFile } from "./import/safetensors.js";
 export { readSafetensorsStream, type SafetensorsStream, type SafetensorsStreamOptions } from "./import/safetensors-stream.js";
 export type { SafetensorsHeader, SafetensorsEntry } from "./import/safetensors.js";
 export { importLlama2c } from "./import/llama2c.js";
@@ -75,7 +75,7 @@ export { encodeStream, StreamDecoder } from "./codec/block-codec.js";
 export { quantizeRtn, type QuantParams, type QuantizeOptions } from "./quant/rtn.js";
 export { dequantize } from "./quant/dequantize.js";
 export { toFloat32, fromFloat32 } from "./tensor/convert.js";
-export { nativeStatus, type NativeStatus, type SimdLevelName } from "./native/addon.js";
+export { nativeStatus, returnFreedBuffersToSystem, type NativeStatus, type SimdLevelName } from "./native/addon.js";
 
 export { parseLlamaArchitecture, matrixSpecs, decodedWeightBytes, type LlamaArchitecture, type MatrixSpec } from "./infer/architecture.js";
 export { LlamaModel, type LinearInputHook, type LlamaModelOptions, type LlamaLoadOptions } from "./infer/llama.js";
