@@ -22,6 +22,7 @@ import {
   view,
   type InvalidDef,
 } from "./file-surgery.js";
+import { addTopLevelMembers } from "./valid-vectors.js";
 
 const ASCII = new TextEncoder();
 
@@ -923,6 +924,42 @@ function limits(): InvalidDef[] {
   ];
 }
 
+/** The valid file without tensors whose metadata body the JSON-limit vectors extend. */
+const NO_TENSORS = "no-tensors.qans";
+
+function jsonLimits(): InvalidDef[] {
+  const limit = (file: string, member: string, what: string, spec = ["§6", "§13"]): InvalidDef => ({
+    file,
+    from: NO_TENSORS,
+    code: "BAD_METADATA",
+    spec,
+    exercises: `${what}; the metadata frame, index and trailer laid out again for the longer body`,
+    detectedByRandomAccess: true,
+    derive: (b, layout) => addTopLevelMembers(b, metadataText(b, layout).text, [member]),
+  });
+  return [
+    limit(
+      "bad-metadata-json-depth.qans",
+      `"nesting":${"[".repeat(64)}${"]".repeat(64)}`,
+      'a top-level member "nesting" added to the body, whose value is 64 arrays nested in one another: the innermost (empty) array is at depth 65, ' +
+        "one more than §6 allows (the body's object is depth 1); readers ignore the member but must still parse it",
+    ),
+    limit(
+      "bad-metadata-integer-length.qans",
+      `"integer":1${"0".repeat(1000)}`,
+      'a top-level member "integer" added to the body, whose value is the integer literal 10^1000: 1001 characters, one more than §6 allows; ' +
+        "readers ignore the member but must still parse it",
+    ),
+    limit(
+      "bad-metadata-number-range.qans",
+      `"number":1e400`,
+      'a top-level member "number" added to the body, whose value 1e400 rounds to infinity in binary64, which §6 refuses; readers ignore the member ' +
+        "but must still parse it",
+      ["§6"],
+    ),
+  ];
+}
+
 function metadata(): InvalidDef[] {
   const rewrite = (file: string, needle: string, replacement: string | Uint8Array, what: string, code: "BAD_METADATA" | "BAD_UTF8", spec: string[]): InvalidDef => ({
     file,
@@ -979,5 +1016,5 @@ function metadata(): InvalidDef[] {
 }
 
 export function containerDefs(): InvalidDef[] {
-  return [...magicAndVersion(), ...reservedBits(), ...truncation(), ...checksums(), ...padding(), ...offsets(), ...indexMismatch(), ...indexEntries(), ...limits(), ...metadata()];
+  return [...magicAndVersion(), ...reservedBits(), ...truncation(), ...checksums(), ...padding(), ...offsets(), ...indexMismatch(), ...indexEntries(), ...limits(), ...metadata(), ...jsonLimits()];
 }

@@ -14,13 +14,7 @@ import {
   type QansErrorCode,
   type ShardEntry,
 } from "../sdk/index.js";
-import { align64, concatBytes } from "../sdk/format/bytes.js";
-import { TAG_METADATA } from "../sdk/format/constants.js";
-import { encodeFileHeader } from "../sdk/format/file-header.js";
-import { encodeIndexFrame } from "../sdk/format/index-frame.js";
-import { encodeTrailer } from "../sdk/format/trailer.js";
-import { crc32c } from "../sdk/codec/crc32c.js";
-import { fail, view } from "./file-surgery.js";
+import { fail } from "./file-surgery.js";
 import { llamaTinyVector, unicodeMetadataVector, type VectorTensor } from "./valid-vectors.js";
 
 /** A sharded model: its set file and shards go in a folder of their own, `<name>/`. */
@@ -126,20 +120,6 @@ export interface SetBody {
   metadata: Record<string, string>;
   architecture?: unknown;
   shards?: ShardEntry[];
-}
-
-/** A set file around a metadata body given as JSON text, with flag SET as given, checksums sealed. */
-export function rawSetFile(body: string, set: boolean): Uint8Array {
-  const json = new TextEncoder().encode(body);
-  const frame = new Uint8Array(12 + json.length);
-  frame.set(TAG_METADATA);
-  view(frame).setUint32(4, json.length, true);
-  frame.set(json, 8);
-  view(frame).setUint32(8 + json.length, crc32c(frame.subarray(0, 8 + json.length)), true);
-  const indexOffset = align64(64 + frame.length);
-  const index = encodeIndexFrame({ metadataLength: frame.length, entries: [], set });
-  const padding = new Uint8Array(indexOffset - 64 - frame.length);
-  return concatBytes([encodeFileHeader({ set }), frame, padding, index, encodeTrailer(indexOffset, index.length)]);
 }
 
 export interface InvalidSetDef {

@@ -4,10 +4,15 @@
  * JavaScript engine draws the same values and regenerating gives the same bytes.
  */
 import { DTYPES, dtypeSize, fromFloat32, type DType, type ModelMetadata, type TensorData, type TensorEncoding } from "../sdk/index.js";
-import { FORMAT_MAJOR } from "../sdk/format/constants.js";
+import { crc32c } from "../sdk/codec/crc32c.js";
+import { align64, bytesEqual, concatBytes } from "../sdk/format/bytes.js";
+import { FORMAT_MAJOR, TAG_METADATA } from "../sdk/format/constants.js";
+import { encodeFileHeader } from "../sdk/format/file-header.js";
+import { encodeIndexFrame } from "../sdk/format/index-frame.js";
+import { encodeTrailer } from "../sdk/format/trailer.js";
 import { resealFileHeader, resealTrailer } from "../sdk/testing/patch.js";
 import { Random } from "../sdk/testing/random.js";
-import { view } from "./file-surgery.js";
+import { fail, view } from "./file-surgery.js";
 
 // ---------------------------------------------------------------------------------------------
 // Deterministic data
@@ -412,6 +417,59 @@ function noTensorsVector(): ValidDef {
   };
 }
 
+/**
+ * A file without tensors around a metadata body given as JSON text, with the flag `SET` as given,
+ * laid out as the reference writer lays it out and with every checksum sealed: how a vector gets
+ * a body the writer would not write.
+ */
+export function fileWithoutTensors(body: string, set: boolean): Uint8Array {
+  const json = new TextEncoder().encode(body);
+  const frame = new Uint8Array(12 + json.length);
+  frame.set(TAG_METADATA);
+  view(frame).setUint32(4, json.length, true);
+  frame.set(json, 8);
+  view(frame).setUint32(8 + json.length, crc32c(frame.subarray(0, 8 + json.length)), true);
+  const indexOffset = align64(64 + frame.length);
+  const index = encodeIndexFrame({ metadataLength: frame.length, entries: [], set });
+  const padding = new Uint8Array(indexOffset - 64 - frame.length);
+  return concatBytes([encodeFileHeader({ set }), frame, padding, index, encodeTrailer(indexOffset, index.length)]);
+}
+
+/**
+ * `bytes`, a file without tensors around the metadata body `body`, laid out again with `members`
+ * (each JSON `"key":value` text) added at the end of the body's object: a body the reference
+ * writer would not write, and the only change to the file.
+ */
+export function addTopLevelMembers(bytes: Uint8Array, body: string, members: readonly string[]): Uint8Array {
+  if (!bytesEqual(fileWithoutTensors(body, false), bytes)) fail("the base is not a file without tensors laid out around its metadata body");
+  if (!body.endsWith("}") || body === "{}") fail(`the metadata body ${body} is not an object with members`);
+  return fileWithoutTensors(`${body.slice(0, -1)},${members.join(",")}}`, false);
+}
+
+/** Top-level members at the metadata JSON limits of spec §6, which a reader must accept (and ignore). */
+const JSON_LIMIT_MEMBERS = [
+  `"nesting":${"[".repeat(63)}"inside the 64th container"${"]".repeat(63)}`,
+  `"integer":1${"0".repeat(999)}`,
+  `"negative":-1${"0".repeat(998)}`,
+  `"largest":1.7976931348623157e308`,
+  `"underflow":1e-400`,
+];
+
+function metadataJsonLimitsVector(): ValidDef {
+  const empty = noTensorsVector();
+  return {
+    ...empty,
+    file: "metadata-json-limits.qans",
+    spec: ["§6", "§13"],
+    exercises:
+      "no-tensors.qans with top-level members that readers ignore but must parse, each at a limit of §6: 63 arrays nested in the body's " +
+      "object with a string in the innermost (containers 64 deep), integer literals of 1000 characters (10^999, and -10^998 with its " +
+      "minus sign), the largest finite binary64 1.7976931348623157e308, and 1e-400, which rounds to 0",
+    // The reference writer's body for this metadata, which it wrote.
+    derive: (bytes) => addTopLevelMembers(bytes, JSON.stringify({ metadata: empty.metadata.metadata }), JSON_LIMIT_MEMBERS),
+  };
+}
+
 const SCALE_TYPES = ["F16", "F32"] as const;
 const QUANT_DTYPES = ["F32", "F16", "BF16"] as const;
 
@@ -577,5 +635,6 @@ export function validDefs(): ValidDef[] {
     llamaTinyVector(),
     futureMinorVector(),
     noTensorsVector(),
+    metadataJsonLimitsVector(),
   ];
 }

@@ -42,8 +42,8 @@ import { checkCoverage, featuresOf, type Features } from "./coverage.js";
 import { fail, view, type InvalidDef } from "./file-surgery.js";
 import { containerDefs } from "./invalid-container-vectors.js";
 import { frameDefs } from "./invalid-frame-vectors.js";
-import { folder, invalidSetDefs, rawSetFile, setDefs, writeSet, type SetBody, type SetDef } from "./set-vectors.js";
-import { elementCount, validDefs, type ValidDef, type VectorTensor } from "./valid-vectors.js";
+import { folder, invalidSetDefs, setDefs, writeSet, type SetBody, type SetDef } from "./set-vectors.js";
+import { elementCount, fileWithoutTensors, validDefs, type ValidDef, type VectorTensor } from "./valid-vectors.js";
 
 export { mapTensorHeader } from "./file-surgery.js";
 export { float32Bytes } from "../sdk/conformance/hash.js";
@@ -325,7 +325,7 @@ async function buildInvalidSets(built: BuiltSet, invalid: VectorFile[], manifest
   const from = built.entry.file;
   const length = view(built.set).getUint32(64 + 4, true);
   const bodyText = new TextDecoder().decode(built.set.subarray(64 + 8, 64 + 8 + length));
-  if (!sameBytes(rawSetFile(bodyText, true), built.set)) fail(`${from}: the set file does not rebuild from its metadata body`);
+  if (!sameBytes(fileWithoutTensors(bodyText, true), built.set)) fail(`${from}: the set file does not rebuild from its metadata body`);
   const files = new Map(built.shards.map((shard) => [shard.file, shard.bytes]));
   const shards = built.shards.map((shard) => `${built.name}/${shard.file}`);
   invalid.push(...built.shards.map((shard) => ({ file: `${built.name}/${shard.file}`, bytes: shard.bytes })));
@@ -333,7 +333,7 @@ async function buildInvalidSets(built: BuiltSet, invalid: VectorFile[], manifest
     const body = JSON.parse(bodyText) as SetBody;
     const set = def.derive(body);
     const json = JSON.stringify(body);
-    const bytes = rawSetFile(def.rewrite ? def.rewrite(json) : json, set);
+    const bytes = fileWithoutTensors(def.rewrite ? def.rewrite(json) : json, set);
     const file = `${built.name}/${def.file}`;
     const code = await rejectionCode(() => verifyModelSource(new MemorySource(bytes, file), folder(files)));
     if (code !== def.code) fail(`${file}: verifyModelSource gives ${code}, declared ${def.code}`);

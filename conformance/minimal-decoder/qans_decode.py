@@ -68,6 +68,8 @@ MAX_RANK = 8
 MAX_ELEMENTS = 1 << 48
 MAX_TENSORS = 1 << 20
 MAX_METADATA_BODY = 16 * 1024 * 1024
+MAX_JSON_DEPTH = 64                     # arrays and objects nested in the metadata body (§6)
+MAX_JSON_INTEGER_CHARS = 1000           # an integer literal in it, minus sign included (§6)
 MAX_TENSOR_HEADER = 1 << 30
 MAX_INDEX_LENGTH = 1 << 32
 MAX_GROUP_SIZE = 1 << 24
@@ -293,12 +295,53 @@ def reject_non_json_constant(name: str):
     raise ValueError(f"{name} is not JSON")
 
 
+def parse_json_integer(literal: str) -> int:
+    # json passes the whole literal, minus sign included, which is what §6 counts.
+    if len(literal) > MAX_JSON_INTEGER_CHARS:
+        raise ValueError(f"an integer literal of {len(literal)} characters, "
+                         f"more than {MAX_JSON_INTEGER_CHARS}")
+    return int(literal)
+
+
+def parse_json_float(literal: str) -> float:
+    value = float(literal)      # rounded to the nearest binary64, ties to even
+    if math.isinf(value):
+        raise ValueError(f"the number {literal[:40]} is beyond the range of binary64")
+    return value
+
+
+def check_json_nesting(text: str) -> None:
+    """§6: arrays and objects at most 64 deep, the body's own object at depth 1. Brackets inside
+    strings are not structure. In a text that is not JSON this count may be off, but json.loads
+    then rejects the text anyway, with the same code."""
+    depth, in_string, escaped = 0, False, False
+    for char in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+            if depth > MAX_JSON_DEPTH:
+                raise QansError("BAD_METADATA", f"metadata body: arrays and objects nested "
+                                                f"more than {MAX_JSON_DEPTH} deep")
+        elif char in "]}":
+            depth -= 1
+
+
 def parse_json_object(text: str) -> dict:
-    """RFC 8259 JSON with no duplicate key at any depth (§6)."""
+    """RFC 8259 JSON within §6's limits, with no duplicate key at any depth."""
+    check_json_nesting(text)
     try:
         document = json.loads(text, object_pairs_hook=reject_duplicate_keys,
-                              parse_constant=reject_non_json_constant)
-    except (ValueError, RecursionError) as error:
+                              parse_constant=reject_non_json_constant,
+                              parse_int=parse_json_integer, parse_float=parse_json_float)
+    except ValueError as error:
         raise QansError("BAD_METADATA", f"metadata body: {error}") from None
     if not isinstance(document, dict):
         raise QansError("BAD_METADATA", "metadata body is not a JSON object")
@@ -337,44 +380,50 @@ def is_json_integer(value) -> bool:
 
 
 def check_shards_member(shards) -> list[ShardRef]:
-    """§16.1, in the order given there."""
+    """§16.1, in the order given there: the count, each shard on its own, then uniqueness."""
     if not isinstance(shards, list) or len(shards) == 0:
         raise QansError("BAD_METADATA", "shards is not a non-empty array")
     if len(shards) > MAX_SHARDS:
         raise QansError("LIMIT_EXCEEDED", f"{len(shards)} shards, more than {MAX_SHARDS}")
-    result, file_names, tensor_names = [], set(), set()
-    for number, shard in enumerate(shards):
-        where = f"shards[{number}]"
-        if not isinstance(shard, dict) or set(shard) != SHARD_MEMBERS:
-            raise QansError("BAD_METADATA", f"{where} must be an object with exactly {sorted(SHARD_MEMBERS)}")
-        file, size, checksum, tensors = shard["file"], shard["bytes"], shard["trailer_crc32c"], shard["tensors"]
-        if not isinstance(file, str) or not is_json_integer(size) or not is_json_integer(checksum) \
-                or not isinstance(tensors, list) or not all(isinstance(t, str) for t in tensors):
-            raise QansError("BAD_METADATA", f"{where}: a member has the wrong type")
-        if not SMALLEST_FILE <= size <= MAX_SHARD_BYTES or not 0 <= checksum <= 0xFFFFFFFF:
-            raise QansError("BAD_METADATA", f"{where}: bytes or trailer_crc32c out of range")
-        if not 1 <= len(file) <= MAX_SHARD_FILE_NAME or file.startswith(".") \
-                or not set(file) <= SHARD_NAME_CHARACTERS:
-            raise QansError("BAD_METADATA", f"{where}: file name {file!r} is not allowed")
-        if file in file_names:
-            raise QansError("BAD_METADATA", f"{where}: file name {file!r} appears twice")
-        file_names.add(file)
-        if len(tensors) == 0:
-            raise QansError("BAD_METADATA", f"{where}: no tensors")
-        for name in tensors:
-            try:
-                encoded = name.encode("utf-8")      # fails on a lone surrogate from a JSON escape
-            except UnicodeEncodeError:
-                raise QansError("BAD_METADATA", f"{where}: a tensor name is not valid UTF-8") from None
-            if not 1 <= len(encoded) <= MAX_NAME_BYTES:
-                raise QansError("BAD_METADATA", f"{where}: a tensor name of {len(encoded)} bytes")
+    result = [check_shard(shard, f"shards[{number}]") for number, shard in enumerate(shards)]
+    file_names, tensor_names = set(), set()
+    for shard in result:
+        if shard.file in file_names:
+            raise QansError("BAD_METADATA", f"shard file name {shard.file!r} appears twice")
+        file_names.add(shard.file)
+    for shard in result:
+        for name in shard.tensors:
             if name in tensor_names:
-                raise QansError("DUPLICATE_NAME", f"{where}: tensor {name!r} is in two shards")
+                raise QansError("DUPLICATE_NAME", f"tensor {name!r} is in two shards")
             tensor_names.add(name)
-        result.append(ShardRef(file, size, checksum, tensors))
     if len(tensor_names) > MAX_TENSORS:
         raise QansError("LIMIT_EXCEEDED", f"the set has {len(tensor_names)} tensors, more than {MAX_TENSORS}")
     return result
+
+
+def check_shard(shard, where: str) -> ShardRef:
+    """One element of shards on its own: its members, their types and ranges, its names."""
+    if not isinstance(shard, dict) or set(shard) != SHARD_MEMBERS:
+        raise QansError("BAD_METADATA", f"{where} must be an object with exactly {sorted(SHARD_MEMBERS)}")
+    file, size, checksum, tensors = shard["file"], shard["bytes"], shard["trailer_crc32c"], shard["tensors"]
+    if not isinstance(file, str) or not is_json_integer(size) or not is_json_integer(checksum) \
+            or not isinstance(tensors, list) or not all(isinstance(t, str) for t in tensors):
+        raise QansError("BAD_METADATA", f"{where}: a member has the wrong type")
+    if not SMALLEST_FILE <= size <= MAX_SHARD_BYTES or not 0 <= checksum <= 0xFFFFFFFF:
+        raise QansError("BAD_METADATA", f"{where}: bytes or trailer_crc32c out of range")
+    if not 1 <= len(file) <= MAX_SHARD_FILE_NAME or file.startswith(".") \
+            or not set(file) <= SHARD_NAME_CHARACTERS:
+        raise QansError("BAD_METADATA", f"{where}: file name {file!r} is not allowed")
+    if len(tensors) == 0:
+        raise QansError("BAD_METADATA", f"{where}: no tensors")
+    for name in tensors:
+        try:
+            encoded = name.encode("utf-8")      # fails on a lone surrogate from a JSON escape
+        except UnicodeEncodeError:
+            raise QansError("BAD_METADATA", f"{where}: a tensor name is not valid UTF-8") from None
+        if not 1 <= len(encoded) <= MAX_NAME_BYTES:
+            raise QansError("BAD_METADATA", f"{where}: a tensor name of {len(encoded)} bytes")
+    return ShardRef(file, size, checksum, tensors)
 # endregion
 
 
@@ -463,9 +512,9 @@ def expected_stream_count(encoding: str, dtype: str) -> int:
     return len(PLANE_WIDTHS[dtype]) if encoding == "float-planes" else 1
 
 
-def read_tensor_fields(cursor: Cursor, seen_names: set | None = None) -> TensorFields:
-    """Name through the 3 reserved bytes, checked in field order (§7.1 step 4). The index passes
-    `seen_names` so that a repeated name is reported right after the name's UTF-8 check (§11)."""
+def read_tensor_fields(cursor: Cursor) -> TensorFields:
+    """Name through the 3 reserved bytes, each checked as soon as it is read (§7.1 step 4), then
+    the stream count for the encoding and dtype."""
     name_length = cursor.u16("name length")
     if name_length == 0:
         raise QansError("BAD_HEADER", f"{cursor.what}: empty tensor name at offset {cursor.offset()}")
@@ -473,10 +522,6 @@ def read_tensor_fields(cursor: Cursor, seen_names: set | None = None) -> TensorF
         raise QansError("LIMIT_EXCEEDED", f"{cursor.what}: name of {name_length} bytes")
     name_offset = cursor.offset()
     name = decode_utf8(cursor.take(name_length, "name"), f"{cursor.what}: tensor name", name_offset)
-    if seen_names is not None:
-        if name in seen_names:
-            raise QansError("DUPLICATE_NAME", f"{cursor.what}: tensor {name!r} appears twice")
-        seen_names.add(name)
     dtype_code = cursor.u8("dtype")
     if dtype_code not in DTYPES:
         raise QansError("BAD_DTYPE", f"{cursor.what}: tensor {name!r} has dtype code {dtype_code}")
@@ -505,8 +550,8 @@ def read_tensor_fields(cursor: Cursor, seen_names: set | None = None) -> TensorF
 def checked_element_count(dims: list[int], what: str) -> int:
     """§7.1: every dimension and the element count at most 2^48. Python integers do not
     overflow, so this is the exact product: [2^40, 2^40, 0] is a valid empty tensor. A reader
-    that multiplies in 64 bits must look for a zero dimension first (or saturate) instead of
-    reporting an overflow."""
+    that multiplies in 64 bits looks for a zero dimension first, then stops at the first running
+    product over 2^48, as §7.1 describes."""
     count = 1
     for dim in dims:
         if dim > MAX_ELEMENTS:
@@ -532,11 +577,11 @@ class IndexEntry:
 class Index:
     metadata_length: int
     entries: list[IndexEntry]
+    is_set: bool                    # flag SET, which a full verifier compares with the header's
 
 
-def read_index(source: Source, trailer: Trailer, is_set: bool) -> Index:
-    """§11, checks in order. The trailer's checks already put the index inside the file.
-    `is_set` comes from the file header, which a full verifier has read."""
+def read_index(source: Source, trailer: Trailer) -> Index:
+    """§11, checks in order. The trailer's checks already put the index inside the file."""
     start, length = trailer.index_offset, trailer.index_length
     head = source.read(start, 16, "index frame")
     if head[0:4] != INDEX_TAG:
@@ -550,8 +595,6 @@ def read_index(source: Source, trailer: Trailer, is_set: bool) -> Index:
     frame = source.read(start, length, "index frame")
     if crc32c(frame[0:16 + body_length]) != u32_at(frame, 16 + body_length):
         raise QansError("CHECKSUM_MISMATCH", f"index frame at offset {start}: checksum")
-    if bool(flags & FLAG_SET) != is_set:
-        raise QansError("INDEX_MISMATCH", f"index frame at offset {start}: flag SET differs from the file header's")
     body = Cursor(frame, 16, 16 + body_length, start, f"index at offset {start}")
 
     metadata_offset, metadata_length = body.u64("metadata offset"), body.u64("metadata length")
@@ -572,21 +615,17 @@ def read_index(source: Source, trailer: Trailer, is_set: bool) -> Index:
         raise QansError("BAD_HEADER", f"index: {body.remaining()} bytes left after the last entry")
     if start != expected_offset:
         raise QansError("OFFSET_OUT_OF_RANGE", f"index at {start}, expected at {expected_offset}")
-    return Index(metadata_length, entries)
+    return Index(metadata_length, entries, bool(flags & FLAG_SET))
 
 
 def read_index_entry(body: Cursor, names: set, expected_offset: int, index_offset: int) -> IndexEntry:
     """One entry: the tensor fields as in §7.1, then its frame's placement, in §11's order."""
-    fields = read_tensor_fields(body, names)
+    fields = read_tensor_fields(body)
     frame_offset = body.u64("frame offset")
     header_length = body.u32("tensor header length")
     frame_length = body.u64("frame length")
     where = f"index entry of {fields.name!r}"
-    if frame_offset % 64:
-        raise QansError("MISALIGNED", f"{where}: frame offset {frame_offset}")
-    if frame_offset != expected_offset:
-        raise QansError("OFFSET_OUT_OF_RANGE", f"{where}: frame at {frame_offset}, expected at {expected_offset}")
-    if frame_offset + frame_length > index_offset or not 25 <= header_length <= frame_length:
+    if frame_offset >= index_offset or frame_length > index_offset or not 25 <= header_length <= frame_length:
         raise QansError("OFFSET_OUT_OF_RANGE", f"{where}: frame at {frame_offset} of {frame_length} "
                                                f"bytes with a header of {header_length}")
     # Count the blocks before listing them: a shape can declare 2^39 blocks in a small file.
@@ -600,6 +639,16 @@ def read_index_entry(body: Cursor, names: set, expected_offset: int, index_offse
                 raise QansError("OFFSET_OUT_OF_RANGE", f"{where}: a block of {n} symbols "
                                                        f"with a payload of {length} bytes")
             payload_lengths.append(length)
+    if fields.name in names:
+        raise QansError("DUPLICATE_NAME", f"{where}: the name appears twice")
+    names.add(fields.name)
+    if frame_offset % 64:
+        raise QansError("MISALIGNED", f"{where}: frame offset {frame_offset}")
+    if frame_offset != expected_offset:
+        raise QansError("OFFSET_OUT_OF_RANGE", f"{where}: frame at {frame_offset}, expected at {expected_offset}")
+    if frame_offset + frame_length > index_offset:
+        raise QansError("OFFSET_OUT_OF_RANGE", f"{where}: frame at {frame_offset} of {frame_length} "
+                                               f"bytes runs past the index at {index_offset}")
     _, frame_end = place_blocks(frame_offset + header_length, payload_lengths)
     if frame_end - frame_offset != frame_length:
         raise QansError("INDEX_MISMATCH", f"{where}: frame length {frame_length}, "
@@ -835,8 +884,8 @@ def read_block(source: Source, block_start: int, stream: StreamDescriptor, n: in
     header = source.read(block_start, 16, "block header")
     mode, byte1, reserved = header[0], header[1], u16_at(header, 2)
     count, length, checksum = u32_at(header, 4), u32_at(header, 8), u32_at(header, 12)
-    # §9 and §11 do not say when the payload length is compared with the index; it is compared
-    # first, as the reference reader does, since it decides which bytes the checksum covers.
+    # §9: the payload length is compared with the index's before the payload is read or the
+    # checksum checked, since it decides which bytes the checksum covers.
     if length != index_length:
         raise QansError("INDEX_MISMATCH", f"{where}: payload of {length} bytes, the index says {index_length}")
     payload = source.read(block_start + 16, length, "block payload")
@@ -1123,13 +1172,16 @@ def verify_file(path: str) -> VerifiedFile:
         header = read_file_header(source)
         metadata = read_metadata_frame(source, header.is_set)
         trailer = read_trailer(source)
+        index = read_index(source, trailer)
+        # The checks that need both ends of the file come after the whole index (§12).
         if (trailer.major, trailer.minor) != (header.major, header.minor):
             raise QansError("INDEX_MISMATCH", f"file header version {header.major}.{header.minor}, "
                                               f"trailer version {trailer.major}.{trailer.minor}")
-        index = read_index(source, trailer, header.is_set)
         if index.metadata_length != metadata.frame_length:
             raise QansError("INDEX_MISMATCH", f"index: metadata length {index.metadata_length}, "
                                               f"the frame is {metadata.frame_length} bytes")
+        if index.is_set != header.is_set:
+            raise QansError("INDEX_MISMATCH", "index: flag SET differs from the file header's")
         entries = index.entries
         if header.is_set and entries:
             raise QansError("BAD_METADATA", "a set file holds tensor frames")
@@ -1170,7 +1222,6 @@ def verify_path(path: str) -> list[DecodedTensor]:
 
 # region: main
 def main(argv: list[str]) -> int:
-    sys.set_int_max_str_digits(0)   # metadata may hold integers of any length (RFC 8259)
     if len(argv) != 2:
         print("usage: python3 qans_decode.py FILE.qans", file=sys.stderr)
         return 2
