@@ -74,6 +74,10 @@ export { splitFloatPlanes, mergeFloatPlanes, floatPlaneWidths } from "./codec/fl
 export { encodeStream, StreamDecoder } from "./codec/block-codec.js";
 export { quantizeRtn, type QuantParams, type QuantizeOptions } from "./quant/rtn.js";
 export { dequantize } from "./quant/dequantize.js";
+export { calibrateModel, calibrationSeeds, type CalibrationData, type CalibrationSource } from "./calibrate/calibrate.js";
+export { planQuantization, QuantizationSearch, type PlanOptions, type QuantTarget } from "./calibrate/plan.js";
+export { applyPlan, type QuantizationPlan, type PlannedModel } from "./calibrate/apply.js";
+export { readQuantizationRecord, QUANTIZATION_METADATA_KEY, type TensorQuantizationEntry } from "./quant/quantization-record.js";
 export { toFloat32, fromFloat32 } from "./tensor/convert.js";
 export { nativeStatus, returnFreedBuffersToSystem, type NativeStatus, type SimdLevelName } from "./native/addon.js";
 

@@ -1,4 +1,5 @@
 import { BLOCK_MODE_NAMES, zeroBlockModeCounts, type BlockModeCounts } from "./format/constants.js";
+import { readQuantizationRecord, type TensorQuantizationEntry } from "./quant/quantization-record.js";
 import type { FileReport, TensorReport } from "./verify.js";
 
 export interface TensorSummary
@@ -13,6 +14,8 @@ export interface TensorSummary
   entropyCoded: boolean;
   precision: (number | null)[];
   blockModes: BlockModeCounts;
+  /** The scale exponent, prune fraction and rounding the writer recorded for this tensor (`qans.quantization`, spec §17.7); informative. */
+  quantization?: Pick<TensorQuantizationEntry, "alpha" | "prune" | "rounding">;
 }
 
 export interface FileSummary {
@@ -37,7 +40,8 @@ export interface FileSummary {
  * not against the entropy bound, which is a bound on coding the symbols.
  */
 export function summarizeReport(report: FileReport): FileSummary {
-  const tensors = report.tensors.map(summarizeTensor);
+  const recorded = readQuantizationRecord(report.metadata?.metadata);
+  const tensors = report.tensors.map((tensor) => summarizeTensor(tensor, recorded.get(tensor.name)));
   const sum = (pick: (t: TensorSummary) => number) => tensors.reduce((total, t) => total + pick(t), 0);
   const elements = sum((t) => t.elements);
   const entropyBytes = sum((t) => t.entropyBytes);
@@ -58,7 +62,7 @@ export function summarizeReport(report: FileReport): FileSummary {
   };
 }
 
-function summarizeTensor(tensor: TensorReport): TensorSummary {
+function summarizeTensor(tensor: TensorReport, recorded: TensorQuantizationEntry | undefined): TensorSummary {
   const entropyBytes = tensor.streams.reduce((total, s) => total + s.entropyBits, 0) / 8;
   const codedBytes = tensor.storedBytes - tensor.paramBytes;
   const blockModes = zeroBlockModeCounts();
@@ -79,5 +83,6 @@ function summarizeTensor(tensor: TensorReport): TensorSummary {
     precision: tensor.streams.map((s) => s.precision),
     blockModes,
     ...(tensor.quant ? { quant: tensor.quant } : {}),
+    ...(tensor.quant && recorded ? { quantization: { alpha: recorded.alpha, prune: recorded.prune, rounding: recorded.rounding ?? "nearest" } } : {}),
   };
 }

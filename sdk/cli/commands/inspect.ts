@@ -47,5 +47,6 @@ export async function inspectCommand(argv: string[]): Promise<number> {
 function describeEncoding(t: TensorSummary): string {
   if (!t.quant) return t.encoding;
   const q = t.quant;
-  return `int${q.bits}${q.asymmetric ? "a" : ""}/${q.groupSize ? `g${q.groupSize}` : "row"}`;
+  const recorded = t.quantization ? ` a=${t.quantization.alpha ?? "-"} p=${t.quantization.prune}${t.quantization.rounding === "compensated" ? " compensated" : ""}` : "";
+  return `int${q.bits}${q.asymmetric ? "a" : ""}/${q.groupSize ? `g${q.groupSize}` : "row"}${q.inputScale ? "+s" : ""}${recorded}`;
 }

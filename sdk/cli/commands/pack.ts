@@ -1,15 +1,18 @@
 import { importModel, openModelTensors } from "../../import/detect.js";
 import { readSafetensorsStream } from "../../import/safetensors-stream.js";
 import { StreamSink } from "../../io/stream-sink.js";
-import { largeTensorBytes, packStream, packStreamToFile, parsePackMode, type PackMode, type PackResult, type PackStreamOptions } from "../../pack.js";
+import { largeTensorBytes, packModel, packStream, packStreamToFile, packToFile, parsePackMode, type PackMode, type PackResult, type PackStreamOptions } from "../../pack.js";
 import { packModelSharded, packStreamSharded, type ShardedPackResult } from "../../pack-set.js";
 import { QansError } from "../../errors.js";
 import { UsageError, parseByteSize, parseCommand, parseInteger } from "../args.js";
 import { formatBytes, print } from "../output.js";
 import { ProgressBar } from "../progress.js";
+import type { PlannedModel } from "../../calibrate/apply.js";
+import { parseQuantizationFlags, planFromFlags, type QuantizationFlags } from "../../calibrate/pack-flags.js";
 
 const USAGE =
-  "qans pack <input|-> -o <out.qans|-> [--mode lossless|int8|int4|int<b>] [--group N] [--block-size N] [--asymmetric] [--shard-size SIZE] [--json]";
+  "qans pack <input|-> -o <out.qans|-> [--mode lossless|int8|int4|int<b>] [--group N] [--block-size N] [--asymmetric] [--shard-size SIZE] [--json]\n" +
+  "       [--calib FILE|samples:N] [--prune P] [--target-size BYTES|<x>bpw | --max-kld X] [--seed S]";
 
 /** The path that means standard input (as the input) or standard output (as the output). */
 const STDIO = "-";
@@ -19,12 +22,17 @@ export async function packCommand(argv: string[]): Promise<number> {
     argv,
     {
       output: { type: "string", short: "o" },
-      mode: { type: "string", default: "lossless" },
+      mode: { type: "string" },
       group: { type: "string" },
       "block-size": { type: "string" },
       asymmetric: { type: "boolean", default: false },
       "shard-size": { type: "string" },
       json: { type: "boolean", default: false },
+      calib: { type: "string" },
+      prune: { type: "string" },
+      "target-size": { type: "string" },
+      "max-kld": { type: "string" },
+      seed: { type: "string" },
     },
     1,
     USAGE,
@@ -42,8 +50,14 @@ export async function packCommand(argv: string[]): Promise<number> {
     throw new UsageError(`--shard-size names the set file <base>.qans and its shards <base>-00001.qans, ...: -o must end in .qans\nusage: ${USAGE}`);
   }
   const shardBytes = parseByteSize(values["shard-size"], "--shard-size");
-  const mode = values.mode as PackMode;
+  const mode = (values.mode ?? "lossless") as PackMode;
   parsePackMode(mode);
+  const quantization = parseQuantizationFlags(values, (text) => parseByteSize(text, "--target-size")!);
+  if (quantization && input === STDIO) throw new UsageError(`--calib, --prune, --target-size and --max-kld need the whole model: give a file, not "-"\nusage: ${USAGE}`);
+  if (quantization && values.asymmetric) throw new UsageError(`compression-aware quantisation is symmetric: drop --asymmetric\nusage: ${USAGE}`);
+  if (quantization?.target && (values.mode !== undefined || values.group !== undefined)) {
+    throw new UsageError(`--target-size and --max-kld choose each tensor's bit width and group size: drop --mode and --group\nusage: ${USAGE}`);
+  }
   const groupSize = parseInteger(values.group, "--group", 0, 2 ** 24);
   const blockSize = parseInteger(values["block-size"], "--block-size", 4096, 1 << 20);
   const log2Block = blockSize === undefined ? undefined : log2Exact(blockSize);
@@ -58,8 +72,8 @@ export async function packCommand(argv: string[]): Promise<number> {
   };
 
   let result: PackResult | ShardedPackResult;
-  if (shardBytes !== undefined) result = input === STDIO ? await packStandardInputSharded(output, { ...options, shardBytes }) : await packPathSharded(input, output, { ...options, shardBytes });
-  else result = input === STDIO ? await packStandardInput(output, options) : await packPath(input, output, options);
+  if (shardBytes !== undefined) result = input === STDIO ? await packStandardInputSharded(output, { ...options, shardBytes }) : await packPathSharded(input, output, { ...options, shardBytes }, quantization);
+  else result = input === STDIO ? await packStandardInput(output, options) : await packPath(input, output, options, quantization);
   progress.done();
   const shards = "shards" in result ? result.shards.map((shard) => ({ file: shard.file, bytes: shard.bytes, tensors: shard.tensors.length })) : undefined;
   const summary = {
@@ -99,12 +113,20 @@ async function packStandardInput(output: string, options: PackStreamOptions): Pr
   }
 }
 
+/** A model file or folder (every format `importModel` knows), to a file or standard output; imported whole only when quantisation is planned over the whole model. */
+async function packPath(input: string, output: string, options: PackStreamOptions, quantization: QuantizationFlags | null): Promise<PackResult> {
+  if (quantization === null) return packPathStreamed(input, output, options);
+  const { model, encodingsFor } = await importPlanned(input, options, quantization);
+  options = { ...options, encodingsFor };
+  if (output !== STDIO) return packToFile(model, output, options);
+  return toStandardOutput((sink) => packModel(model, sink, options));
+}
+
 /**
- * A model file or folder (every format `importModel` knows) read a tensor at a time
- * (`openModelTensors`), to a file or standard output: tensors above the large tensor size are read
- * from the file twice, histograms then blocks, and never held.
+ * A model file or folder read a tensor at a time (`openModelTensors`): tensors above the large
+ * tensor size are read from the file twice, histograms then blocks, and never held.
  */
-async function packPath(input: string, output: string, options: PackStreamOptions): Promise<PackResult> {
+async function packPathStreamed(input: string, output: string, options: PackStreamOptions): Promise<PackResult> {
   const model = await openModelTensors(input, { wholeBytes: largeTensorBytes(options) });
   try {
     const streamOptions = { ...options, tensorCount: model.count };
@@ -126,8 +148,19 @@ async function packStandardInputSharded(output: string, options: PackStreamOptio
 }
 
 /** As `packPath`, into a set file and its shards (spec §16.3). */
-async function packPathSharded(input: string, output: string, options: PackStreamOptions & { shardBytes: number }): Promise<ShardedPackResult> {
-  return packModelSharded(await importModel(input), output, options);
+async function packPathSharded(input: string, output: string, options: PackStreamOptions & { shardBytes: number }, quantization: QuantizationFlags | null): Promise<ShardedPackResult> {
+  const { model, encodingsFor } = await importPlanned(input, options, quantization);
+  return packModelSharded(model, output, { ...options, encodingsFor });
+}
+
+/** The model at `input`, with the compression-aware quantisation the flags ask for planned and applied (sdk/calibrate). */
+async function importPlanned(input: string, options: PackStreamOptions, quantization: QuantizationFlags | null): Promise<Pick<PlannedModel, "model"> & { encodingsFor?: PlannedModel["encodingsFor"] }> {
+  const model = await importModel(input);
+  if (quantization === null) return { model };
+  const { bits } = parsePackMode(options.mode ?? "lossless");
+  return planFromFlags(model, input, quantization, { bits, groupSize: options.groupSize ?? 0, log2Block: options.log2Block }, (message) => {
+    if (process.stderr.isTTY) process.stderr.write(`${message}\n`);
+  });
 }
 
 /** Writes through a sink on standard output and waits until every byte was handed to it. */
