@@ -1,7 +1,7 @@
 /**
  * Robustness of every reader entry point against hostile input: whatever the bytes, a read either
  * succeeds or throws a QansError, within a time bound and without allocating much more than the
- * input. Runs per property: QANS_FUZZ_RUNS (default 200).
+ * input. Cases per property: fuzz/options.ts.
  */
 import fc from "fast-check";
 import { beforeAll, describe, expect, it } from "vitest";
@@ -10,20 +10,25 @@ import { encodeFileHeader } from "../sdk/format/file-header.js";
 import { encodeMetadataFrame } from "../sdk/format/metadata-frame.js";
 import { encodeTrailer } from "../sdk/format/trailer.js";
 import { gaussianTensor, specialFloatTensor, writeToMemory } from "../sdk/testing/fixtures.js";
-import {
-  fileLayout,
-  indexEntryOffset,
-  resealBlock,
-  resealFileHeader,
-  resealIndex,
-  resealMetadata,
-  resealTensorHeader,
-  resealTrailer,
-  type FileLayout,
-} from "../sdk/testing/patch.js";
+import { fileLayout } from "../sdk/testing/patch.js";
 import { Random } from "../sdk/testing/random.js";
+import {
+  flipBytes,
+  flipsArb,
+  INTERESTING,
+  pairedFields,
+  rewriteArb,
+  rewriteFields,
+  rewritePairs,
+  spliceArb,
+  spliced,
+  structures,
+  truncated,
+  type PairedField,
+  type Structure,
+} from "./mutations.js";
+import { fuzzOptions as options } from "./options.js";
 
-const RUNS = Number(process.env.QANS_FUZZ_RUNS ?? 200);
 /** Wall-clock bound for all entry points on one input. */
 const TIME_LIMIT_MS = 2000;
 /** Growth of ArrayBuffer memory allowed per input: a constant plus a multiple of the input size. */
@@ -92,7 +97,6 @@ async function readsSafely(bytes: Uint8Array): Promise<void> {
   outcome.kept.length = 0;
 }
 
-const options = { numRuns: RUNS };
 
 // ---------------------------------------------------------------------------------------------
 // Seed files
@@ -132,160 +136,6 @@ async function seedFiles(): Promise<Uint8Array[]> {
     await writeToMemory([], { log2Block: 12, metadata: { metadata: {} } }),
   ];
 }
-
-// ---------------------------------------------------------------------------------------------
-// Structure-aware fields: every fixed field of every structure, with how to re-seal it
-
-interface Field {
-  offset: number;
-  width: 1 | 2 | 4 | 8;
-}
-
-interface Structure {
-  name: string;
-  fields: Field[];
-  reseal(bytes: Uint8Array): void;
-}
-
-function u8s(from: number, to: number): Field[] {
-  const fields: Field[] = [];
-  for (let p = from; p < to; p++) fields.push({ offset: p, width: 1 });
-  return fields;
-}
-
-/** 1-, 2- and 4-byte windows at every offset of a region whose fields are not fixed. */
-function windows(from: number, to: number): Field[] {
-  const fields: Field[] = [];
-  for (let p = from; p < to; p++) {
-    fields.push({ offset: p, width: 1 });
-    if (p + 2 <= to) fields.push({ offset: p, width: 2 });
-    if (p + 4 <= to) fields.push({ offset: p, width: 4 });
-  }
-  return fields;
-}
-
-/** The descriptor fields shared by tensor headers and index entries (spec §7.1, §11), from the name length on. */
-function descriptorFields(bytes: Uint8Array, at: number): { fields: Field[]; end: number } {
-  const nameLength = bytes[at] | (bytes[at + 1] << 8);
-  let p = at + 2 + nameLength;
-  const rank = bytes[p + 2];
-  const fields: Field[] = [{ offset: at, width: 2 }, ...u8s(at + 2, p), ...u8s(p, p + 4)];
-  p += 4;
-  for (let d = 0; d < rank; d++, p += 8) fields.push({ offset: p, width: 8 });
-  fields.push(...u8s(p, p + 4));
-  return { fields, end: p + 4 };
-}
-
-function structures(bytes: Uint8Array, layout: FileLayout): Structure[] {
-  const list: Structure[] = [
-    {
-      name: "file header",
-      fields: [...u8s(0, 8), { offset: 8, width: 2 }, { offset: 10, width: 2 }, { offset: 12, width: 4 }, ...u8s(16, 60)],
-      reseal: resealFileHeader,
-    },
-    {
-      name: "metadata frame",
-      fields: [{ offset: 64, width: 4 }, { offset: 68, width: 4 }, ...u8s(72, 64 + layout.metadata.length - 4)],
-      reseal: (b) => resealMetadata(b, layout),
-    },
-  ];
-  for (const [t, tensor] of layout.tensors.entries()) {
-    const at = tensor.headerOffset;
-    const descriptor = descriptorFields(bytes, at + 8);
-    list.push({
-      name: `tensor header ${t}`,
-      fields: [{ offset: at, width: 4 }, { offset: at + 4, width: 4 }, ...descriptor.fields, ...windows(descriptor.end, at + tensor.headerLength - 4)],
-      reseal: (b) => resealTensorHeader(b, layout, t),
-    });
-    for (const [i, blockAt] of tensor.blockHeaders.entries()) {
-      const payload = tensor.entry.payloadLengths[i];
-      const payloadFields: Field[] = [];
-      for (let p = 0; p + 4 <= Math.min(payload, 128); p += 4) payloadFields.push({ offset: blockAt + 16 + p, width: 4 });
-      payloadFields.push(...u8s(blockAt + 16 + Math.min(payload, 128), blockAt + 16 + Math.min(payload, 160)));
-      list.push({
-        name: `block ${i} of tensor ${t}`,
-        fields: [...u8s(blockAt, blockAt + 2), { offset: blockAt + 2, width: 2 }, { offset: blockAt + 4, width: 4 }, { offset: blockAt + 8, width: 4 }, ...payloadFields],
-        reseal: (b) => resealBlock(b, blockAt),
-      });
-    }
-  }
-  const index = layout.index.offset;
-  const indexFields: Field[] = [
-    { offset: index, width: 4 },
-    { offset: index + 4, width: 4 },
-    { offset: index + 8, width: 8 },
-    { offset: index + 16, width: 8 },
-    { offset: index + 24, width: 8 },
-    { offset: index + 32, width: 8 },
-  ];
-  for (const [t, tensor] of layout.tensors.entries()) {
-    const descriptor = descriptorFields(bytes, indexEntryOffset(layout, t));
-    const p = descriptor.end;
-    indexFields.push(...descriptor.fields, { offset: p, width: 8 }, { offset: p + 8, width: 4 }, { offset: p + 12, width: 8 });
-    for (let i = 0; i < tensor.entry.payloadLengths.length; i++) indexFields.push({ offset: p + 20 + 4 * i, width: 4 });
-  }
-  list.push({ name: "index", fields: indexFields, reseal: (b) => resealIndex(b, layout) });
-  const trailer = layout.trailerOffset;
-  list.push({
-    name: "trailer",
-    fields: [{ offset: trailer, width: 8 }, { offset: trailer + 8, width: 8 }, { offset: trailer + 16, width: 8 }, { offset: trailer + 24, width: 2 }, { offset: trailer + 26, width: 2 }, ...u8s(trailer + 32, trailer + 40)],
-    reseal: (b) => resealTrailer(b, trailer),
-  });
-  return list;
-}
-
-/** A descriptor field of a tensor (name, dtype, encoding, rank, β, a dimension, S, reserved) in its header and its index entry. */
-interface PairedField {
-  header: Field;
-  entry: Field;
-  reseal(bytes: Uint8Array): void;
-}
-
-function pairedFields(bytes: Uint8Array, layout: FileLayout): PairedField[] {
-  const pairs: PairedField[] = [];
-  for (const [t, tensor] of layout.tensors.entries()) {
-    const inHeader = descriptorFields(bytes, tensor.headerOffset + 8).fields;
-    const inEntry = descriptorFields(bytes, indexEntryOffset(layout, t)).fields;
-    const reseal = (b: Uint8Array) => {
-      resealTensorHeader(b, layout, t);
-      resealIndex(b, layout);
-    };
-    inHeader.forEach((header, i) => pairs.push({ header, entry: inEntry[i], reseal }));
-  }
-  return pairs;
-}
-
-function readField(bytes: Uint8Array, field: Field): bigint {
-  let value = 0n;
-  for (let i = field.width - 1; i >= 0; i--) value = (value << 8n) | BigInt(bytes[field.offset + i]);
-  return value;
-}
-
-function writeField(bytes: Uint8Array, field: Field, value: bigint): void {
-  let v = BigInt.asUintN(8 * field.width, value);
-  for (let i = 0; i < field.width; i++, v >>= 8n) bytes[field.offset + i] = Number(v & 0xffn);
-}
-
-// ---------------------------------------------------------------------------------------------
-// Arbitraries
-
-const INTERESTING = [
-  0n, 1n, 2n, 3n, 7n, 8n, 9n, 10n, 11n, 12n, 15n, 16n, 20n, 21n, 24n, 25n, 31n, 32n, 33n, 63n, 64n, 65n, 127n, 128n, 255n, 256n,
-  4095n, 4096n, 4097n, 0x7fffn, 0x8000n, 0xffffn, 0x10000n, 2n ** 24n, 2n ** 24n + 1n, 2n ** 30n, 2n ** 31n - 1n, 2n ** 31n,
-  2n ** 32n - 1n, 2n ** 32n, 2n ** 48n, 2n ** 48n + 1n, 2n ** 53n, 2n ** 53n + 1n, 2n ** 63n, 2n ** 64n - 64n, 2n ** 64n - 1n,
-];
-
-type Rewrite = { structure: number; field: number; value: { kind: "set"; value: bigint } | { kind: "add"; delta: number } };
-
-const rewriteArb: fc.Arbitrary<Rewrite> = fc.record({
-  structure: fc.nat(),
-  field: fc.nat(),
-  value: fc.oneof(
-    fc.record({ kind: fc.constant("set" as const), value: fc.constantFrom(...INTERESTING) }),
-    fc.record({ kind: fc.constant("set" as const), value: fc.bigInt({ min: 0n, max: 2n ** 64n - 1n }) }),
-    fc.record({ kind: fc.constant("add" as const), delta: fc.integer({ min: -70, max: 70 }).filter((d) => d !== 0) }),
-  ),
-});
 
 /** A file whose header, metadata, index frame and trailer are well formed, around arbitrary bytes. */
 const synthesizedArb = fc
@@ -387,11 +237,10 @@ describe("reader entry points never throw anything but QansError, never hang, ne
   });
 
   it("on valid files with random bytes flipped", async () => {
-    const flips = fc.array(fc.record({ at: fc.nat(), xor: fc.integer({ min: 1, max: 255 }) }), { minLength: 1, maxLength: 8 });
     await fc.assert(
-      fc.asyncProperty(seedArb, flips, (seed, list) => {
+      fc.asyncProperty(seedArb, flipsArb, (seed, flips) => {
         const bytes = pickSeed(seed);
-        for (const { at, xor } of list) bytes[at % bytes.length] ^= xor;
+        flipBytes(bytes, flips);
         return readsSafely(bytes);
       }),
       options,
@@ -400,25 +249,14 @@ describe("reader entry points never throw anything but QansError, never hang, ne
 
   it("on valid files truncated at any length", async () => {
     await fc.assert(
-      fc.asyncProperty(seedArb, fc.nat(), (seed, length) => {
-        const bytes = pickSeed(seed);
-        return readsSafely(bytes.subarray(0, length % (bytes.length + 1)));
-      }),
+      fc.asyncProperty(seedArb, fc.nat(), (seed, length) => readsSafely(truncated(pickSeed(seed), length))),
       options,
     );
   });
 
   it("on valid files with random bytes spliced in or cut out", async () => {
     await fc.assert(
-      fc.asyncProperty(seedArb, fc.nat(), fc.nat({ max: 64 }), fc.uint8Array({ maxLength: 64 }), (seed, at, remove, insert) => {
-        const bytes = pickSeed(seed);
-        const cut = at % (bytes.length + 1);
-        const spliced = new Uint8Array(bytes.length - Math.min(remove, bytes.length - cut) + insert.length);
-        spliced.set(bytes.subarray(0, cut));
-        spliced.set(insert, cut);
-        spliced.set(bytes.subarray(cut + remove), cut + insert.length);
-        return readsSafely(spliced);
-      }),
+      fc.asyncProperty(seedArb, spliceArb, (seed, splice) => readsSafely(spliced(pickSeed(seed), splice))),
       options,
     );
   });
@@ -427,16 +265,7 @@ describe("reader entry points never throw anything but QansError, never hang, ne
     await fc.assert(
       fc.asyncProperty(seedArb, fc.array(rewriteArb, { minLength: 1, maxLength: 3 }), (seed, rewrites) => {
         const bytes = pickSeed(seed);
-        const list = seedStructures[seed % seeds.length];
-        const touched = new Set<Structure>();
-        for (const rewrite of rewrites) {
-          const structure = list[rewrite.structure % list.length];
-          const field = structure.fields[rewrite.field % structure.fields.length];
-          const value = rewrite.value.kind === "set" ? rewrite.value.value : readField(bytes, field) + BigInt(rewrite.value.delta);
-          writeField(bytes, field, value);
-          touched.add(structure);
-        }
-        for (const structure of touched) structure.reseal(bytes);
+        rewriteFields(bytes, seedStructures[seed % seeds.length], rewrites);
         return readsSafely(bytes);
       }),
       options,
@@ -450,16 +279,7 @@ describe("reader entry points never throw anything but QansError, never hang, ne
       fc.asyncProperty(seedArb, fc.array(rewriteArb, { minLength: 1, maxLength: 2 }), (seed, rewrites) => {
         const which = withTensors()[seed % withTensors().length];
         const bytes = seeds[which].slice();
-        const pairs = seedPairs[which];
-        const touched = new Set<PairedField>();
-        for (const rewrite of rewrites) {
-          const pair = pairs[(rewrite.structure + rewrite.field) % pairs.length];
-          const value = rewrite.value.kind === "set" ? rewrite.value.value : readField(bytes, pair.header) + BigInt(rewrite.value.delta);
-          writeField(bytes, pair.header, value);
-          writeField(bytes, pair.entry, value);
-          touched.add(pair);
-        }
-        for (const pair of touched) pair.reseal(bytes);
+        rewritePairs(bytes, seedPairs[which], rewrites);
         return readsSafely(bytes);
       }),
       options,
