@@ -14,18 +14,13 @@ import type { ModelMetadata, TensorData, TensorEncoding } from "../sdk/index.js"
 import { sameBytes, writeToMemory } from "../sdk/testing/fixtures.js";
 import { log2BlockArb, losslessCaseArb, quantCaseArb, tensorsArb } from "./arbitraries.js";
 import { fuzzOptions } from "./options.js";
+import { JOB_PATHS, JOB_PATH_NAMES, type JobPath } from "../sdk/testing/job-paths.js";
 
 const addon = nativeAddon();
 const levels = addon?.simdInfo().available ?? [];
 const initial = addon && { level: addon.simdInfo().level, threads: addon.threadCount() };
 
-/** Thresholds that put every tensor on one encoding path (see JOB_THRESHOLDS). */
-const PATHS = {
-  "block by block": { job: Infinity, async: Infinity },
-  "synchronous job": { job: 0, async: Infinity },
-  "asynchronous job": { job: 0, async: 0 },
-} as const;
-type Path = keyof typeof PATHS;
+
 
 type Case = { tensor: TensorData; encoding: TensorEncoding };
 
@@ -37,10 +32,10 @@ const caseArb = (i: number): fc.Arbitrary<Case> =>
 
 const metadataArb: fc.Arbitrary<ModelMetadata> = fc.record({ metadata: fc.dictionary(fc.string({ maxLength: 8 }), fc.string({ maxLength: 16 }), { maxKeys: 3 }) });
 
-async function writeWith(kernels: KernelSetName, path: Path, cases: Case[], log2Block: number, metadata: ModelMetadata): Promise<Uint8Array> {
+async function writeWith(kernels: KernelSetName, path: JobPath, cases: Case[], log2Block: number, metadata: ModelMetadata): Promise<Uint8Array> {
   const saved = { ...JOB_THRESHOLDS.encode };
   useKernels(kernels);
-  Object.assign(JOB_THRESHOLDS.encode, PATHS[path]);
+  Object.assign(JOB_THRESHOLDS.encode, JOB_PATHS[path]);
   try {
     return await writeToMemory(cases, { log2Block, metadata });
   } finally {
@@ -56,7 +51,7 @@ describe.skipIf(!nativeKernelSet())("native and TypeScript encoders write identi
   });
 
   it("for arbitrary tensors and parameters, at every SIMD level, thread count and encoding path", async () => {
-    const pathArb = fc.constantFrom(...(Object.keys(PATHS) as Path[]));
+    const pathArb = fc.constantFrom(...JOB_PATH_NAMES);
     await fc.assert(
       fc.asyncProperty(tensorsArb(caseArb), log2BlockArb, metadataArb, pathArb, fc.integer({ min: 1, max: 2 }), async (cases, log2Block, metadata, path, threads) => {
         const reference = await writeWith("typescript", "block by block", cases, log2Block, metadata);

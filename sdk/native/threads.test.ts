@@ -23,6 +23,7 @@ import { fileLayout, resealBlock, type FileLayout } from "../testing/patch.js";
 import { codeOf } from "../testing/outcome.js";
 import { Random } from "../testing/random.js";
 import { nativeAddon, type NativeDecodeJob } from "./addon.js";
+import { JOB_PATHS, JOB_PATH_NAMES, type JobPath } from "../testing/job-paths.js";
 
 /**
  * Whole-tensor decode and encode on the native thread pool (native/src/block_jobs.h) against the
@@ -35,20 +36,14 @@ const addon = nativeAddon();
 const jobs = nativeKernelSet()?.blockJobs;
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 
-const PATHS = {
-  "block by block": { job: Infinity, async: Infinity },
-  "synchronous job": { job: 0, async: Infinity },
-  "asynchronous job": { job: 0, async: 0 },
-} as const;
-type Path = keyof typeof PATHS;
-const PATH_NAMES = Object.keys(PATHS) as Path[];
+
 const THREAD_COUNTS = [1, 2, 3];
 
 /** Runs with every tensor on `path`, and checks that the jobs were (or were not) used as it says. */
-async function onPath<T>(path: Path, run: () => Promise<T>): Promise<T> {
+async function onPath<T>(path: JobPath, run: () => Promise<T>): Promise<T> {
   const saved = { decode: { ...JOB_THRESHOLDS.decode }, encode: { ...JOB_THRESHOLDS.encode } };
-  Object.assign(JOB_THRESHOLDS.decode, PATHS[path]);
-  Object.assign(JOB_THRESHOLDS.encode, PATHS[path]);
+  Object.assign(JOB_THRESHOLDS.decode, JOB_PATHS[path]);
+  Object.assign(JOB_THRESHOLDS.encode, JOB_PATHS[path]);
   const spies = jobs && [vi.spyOn(jobs, "decode"), vi.spyOn(jobs, "encode"), vi.spyOn(jobs, "encodeAsync")];
   try {
     const result = await run();
@@ -162,7 +157,7 @@ describe.skipIf(!jobs)("whole-tensor jobs on the thread pool", () => {
     it.each(THREAD_COUNTS)("%d thread(s): the same blocks and frames as block by block and as TypeScript; the symbols back", async (threads) => {
       addon!.setThreadCount(threads);
       for (const { label, header, symbols } of cases) {
-        const encode = (path: Path) => onPath(path, async () => (path === "synchronous job" ? encodeBlocks : encodeBlocksAsync)(symbols, header.streams, LOG2_BLOCK));
+        const encode = (path: JobPath) => onPath(path, async () => (path === "synchronous job" ? encodeBlocks : encodeBlocksAsync)(symbols, header.streams, LOG2_BLOCK));
         const reference = await encode("block by block");
         expect(new Set(reference.map((b) => b.mode)), label).toEqual(new Set(header.streams.some((s) => s.table) ? ["RANS", "RAW", "CONST"] : ["RAW", "CONST"]));
         useKernels("typescript");
@@ -175,7 +170,7 @@ describe.skipIf(!jobs)("whole-tensor jobs on the thread pool", () => {
         for (const path of ["synchronous job", "asynchronous job"] as const) {
           expect(sameBytes(frameOf(header, await encode(path)), frame), `${label}: ${path}`).toBe(true);
         }
-        for (const path of PATH_NAMES) {
+        for (const path of JOB_PATH_NAMES) {
           const { streams } = await onPath(path, () => decodeFrameStreams(frame, 0, frame.length, undefined));
           streams.forEach((stream, s) => expect(sameBytes(stream, symbols[s]), `${label}: ${path}, stream ${s}`).toBe(true));
         }
@@ -196,7 +191,7 @@ describe.skipIf(!jobs)("whole-tensor jobs on the thread pool", () => {
         const quant = { bits: 4, asymmetric: false, groupSize: 0, scaleType: "F32" as const, deltas: new Float32Array([0.5]) };
         const header: TensorHeader = { name: "l", dtype: "F32", encoding: "int-quant", shape: [length], elements: length, log2Block, streamCount: 1, streams: [stream], quant };
         const label = `${length} symbols`;
-        const encode = (path: Path) => onPath(path, async () => (path === "synchronous job" ? encodeBlocks : encodeBlocksAsync)([symbols], [stream], log2Block));
+        const encode = (path: JobPath) => onPath(path, async () => (path === "synchronous job" ? encodeBlocks : encodeBlocksAsync)([symbols], [stream], log2Block));
         const reference = await encode("block by block");
         // Every block RANS but a last one of one symbol (CONST).
         for (const block of reference) {
@@ -216,7 +211,7 @@ describe.skipIf(!jobs)("whole-tensor jobs on the thread pool", () => {
           expect(blocks.map((b) => b.lanes), `${label}: ${path}`).toEqual(reference.map((b) => b.lanes));
           expect(sameBytes(frameOf(header, blocks), frame), `${label}: ${path}`).toBe(true);
         }
-        for (const path of PATH_NAMES) {
+        for (const path of JOB_PATH_NAMES) {
           const { streams } = await onPath(path, () => decodeFrameStreams(frame, 0, frame.length, undefined));
           expect(sameBytes(streams[0], symbols), `${label}: ${path}`).toBe(true);
         }
@@ -231,7 +226,7 @@ describe.skipIf(!jobs)("whole-tensor jobs on the thread pool", () => {
       const table = makeFreqTable(12, 4, normalizeFrequencies([5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 0], 12));
       bad[9 * 4096 + 7] = 15;
       const results = [];
-      for (const path of PATH_NAMES) {
+      for (const path of JOB_PATH_NAMES) {
         results.push(await outcome(() => onPath(path, async () => (await encodeBlocksAsync([bad], [{ width: 4, table }], LOG2_BLOCK)).map((b) => b.payload))));
       }
       expect(results[0]).toMatch(/^INVALID_ARGUMENT/);
