@@ -89,6 +89,14 @@ export { generateTokens, type GenerateOptions, type GeneratedToken } from "./inf
 export { Sampler, XorShiftRandom, argmax, type SamplerOptions } from "./infer/sampler.js";
 export { sampleSequences, evaluateAgainst, textWindows, evalSeeds, EVAL_SEED_BASE, type Agreement, type SampleOptions, type EvaluateOptions } from "./infer/eval.js";
 export { requireFullyResident, budgetBytes, type MemoryBudget } from "./infer/memory-budget.js";
+export { F32Weight } from "./infer/linear-f32.js";
+export { SymbolWeight } from "./infer/linear-int8.js";
+export { CompressedWeight } from "./infer/linear-compressed.js";
+export { buildHolder, holderBytes, holderKinds, HOLDER_KINDS, type HolderKind } from "./infer/holders.js";
+export { planHolders, type HolderPlan, type HolderOption, type PlanTensor, type PlanStep } from "./infer/planner.js";
+export { calibrateHolders, holderSeconds, type Calibration, type Workload } from "./infer/holder-costs.js";
+export { loadPlannedModel, measureModelCosts, type ModelCosts, type PlannedLoadOptions, type PlannedLlama, type Prediction } from "./infer/planned-model.js";
+export type { TensorFrameBytes } from "./reader.js";
 export { decodeTokens, TokenTextStream, type Tokenizer } from "./infer/tokenizer.js";
 export { Llama2cTokenizer } from "./infer/tokenizer-llama2c.js";
 export { HfBpeTokenizer } from "./infer/tokenizer-hf.js";

@@ -7,7 +7,7 @@ import type { ShardEntry } from "./format/set-metadata.js";
 import { openSource } from "./io/open-source.js";
 import { shardOpener, type ShardOpener } from "./io/shard-location.js";
 import { describe, type ByteSource } from "./io/source.js";
-import { QansReader, batchBytesOf, nameMatcher, type DecodedStreams, type ModelReader, type TensorSelector } from "./reader.js";
+import { QansReader, batchBytesOf, nameMatcher, type DecodedStreams, type ModelReader, type TensorFrameBytes, type TensorSelector } from "./reader.js";
 import type { TensorData } from "./tensor/tensor.js";
 
 /**
@@ -105,6 +105,10 @@ export class QansModelSet implements ModelReader {
 
   async readStreams(name: string, into?: Uint8Array[]): Promise<DecodedStreams> {
     return (await this.readerFor(name)).readStreams(name, into);
+  }
+
+  async readFrame(name: string): Promise<TensorFrameBytes> {
+    return (await this.readerFor(name)).readFrame(name);
   }
 
   async readTensor(name: string): Promise<TensorData> {

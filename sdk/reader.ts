@@ -47,6 +47,13 @@ export interface DecodedStreams {
   streams: Uint8Array[];
 }
 
+/** One tensor's frame as stored: its index entry, its bytes, and the size of the file holding it. */
+export interface TensorFrameBytes {
+  entry: IndexEntry;
+  frame: Uint8Array;
+  fileSize: number;
+}
+
 /**
  * Reads a model, whether it is one QANS file (`QansReader`) or a set of shards (`QansModelSet`,
  * spec §16): `openModel` opens either. Tensors are named and ordered as in the model: a set's in
@@ -63,6 +70,8 @@ export interface ModelReader {
   /** The model's metadata frame (a set's: its own, with `shards`). */
   metadata(): Promise<FileMetadata>;
   readStreams(name: string, into?: Uint8Array[]): Promise<DecodedStreams>;
+  /** The tensor's frame bytes as the file holds them, unchecked (decodeFrameStreams checks them). */
+  readFrame(name: string): Promise<TensorFrameBytes>;
   readTensor(name: string): Promise<TensorData>;
   readFloat32(name: string): Promise<Float32Array>;
   readMatching(selector: TensorSelector, options?: { batchBytes?: number }): AsyncGenerator<TensorData>;
@@ -169,6 +178,11 @@ export class QansReader implements ModelReader {
     const frame = await this.source.read(entry.frameOffset, entry.frameLength, frameWhat(entry));
     const { header, streams } = await decodeFrameStreams(frame, entry.frameOffset, this.source.size, entry, into);
     return { header, streams };
+  }
+
+  async readFrame(name: string): Promise<TensorFrameBytes> {
+    const entry = this.entry(name);
+    return { entry, frame: await this.source.read(entry.frameOffset, entry.frameLength, frameWhat(entry)), fileSize: this.source.size };
   }
 
   /**

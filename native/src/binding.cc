@@ -26,12 +26,13 @@
 #include "rans.h"
 #include "rans_dispatch.h"
 #include "thread_pool.h"
+#include "weight_binding.h"
 
 namespace qans {
 namespace {
 
 // Bumped whenever the functions below change shape; sdk/native/addon.ts refuses another value.
-constexpr int kAbiVersion = 4;
+constexpr int kAbiVersion = 5;
 
 constexpr double kMaxSafeInteger = 9007199254740991.0;  // 2^53 - 1
 
@@ -1025,6 +1026,7 @@ NAN_MODULE_INIT(Init) {
   set_function(target, "threadCount", ThreadCount);
   set_function(target, "setThreadCount", SetThreadCount);
   set_function(target, "setMmapThreshold", SetMmapThreshold);
+  register_weight_functions(target);
 }
 
 }  // namespace

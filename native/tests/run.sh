@@ -2,7 +2,7 @@
 # Builds and runs the rANS kernel tests and benchmark with plain g++, compiling each
 # native/src/rans*.cc with the flags of its level as native/CMakeLists.txt does.
 #
-#   native/tests/run.sh [test]   kernel tests, optimised and then under ASan + UBSan
+#   native/tests/run.sh [test]   kernel tests (rANS, then the weight-matrix products), optimised and then under ASan + UBSan
 #   native/tests/run.sh bench [MiB] [runs]   throughput per level (with htscodecs when installed)
 #
 # Build products go to $QANS_TEST_BUILD (default: a directory under ${TMPDIR:-/tmp}); extra
@@ -49,6 +49,25 @@ build_kernels() {
   echo "${objects[@]}"
 }
 
+# build_products <name> <extra flags...>: objects for the weight-matrix products and what they use
+# besides rANS (kernels*.cc, dot_rows*.cc, weight_matrix.cc, thread_pool.cc, cpu.cc), echoes their paths.
+build_products() {
+  local name="$1"
+  shift
+  mkdir -p "$build/$name"
+  local objects=()
+  for file in "$src"/kernels*.cc "$src"/dot_rows*.cc "$src"/weight_matrix.cc "$src"/thread_pool.cc "$src"/cpu.cc; do
+    local base
+    base="$(basename "$file" .cc)"
+    if [ "${#defines[@]}" -eq 0 ] && [[ "$base" =~ _(sse41|avx2|avx512)$ ]]; then continue; fi
+    # shellcheck disable=SC2046
+    "$cxx" -std=c++17 -O3 -ffp-contract=off -Wall -Wextra -Werror "${defines[@]}" $(level_flags "$file") ${QANS_KERNEL_FLAGS:-} "$@" \
+      -c "$file" -o "$build/$name/$base.o"
+    objects+=("$build/$name/$base.o")
+  done
+  echo "${objects[@]}"
+}
+
 mode="${1:-test}"
 case "$mode" in
   test)
@@ -64,6 +83,17 @@ case "$mode" in
       -o "$build/rans_kernels_test_san"
     echo "== rans_kernels_test (-fsanitize=address,undefined)"
     ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 "$build/rans_kernels_test_san" --quick
+    objects="$(build_kernels opt) $(build_products opt)"
+    # shellcheck disable=SC2086
+    "$cxx" -std=c++17 -O2 -Wall -Wextra -Werror "${defines[@]}" "$here/weight_matrix_test.cc" $objects -lpthread -o "$build/weight_matrix_test"
+    echo "== weight_matrix_test (-O3)"
+    "$build/weight_matrix_test"
+    objects="$(build_kernels san "${san[@]}") $(build_products san "${san[@]}")"
+    # shellcheck disable=SC2086
+    "$cxx" -std=c++17 -O1 -Wall -Wextra -Werror "${defines[@]}" "${san[@]}" "$here/weight_matrix_test.cc" $objects -lpthread \
+      -o "$build/weight_matrix_test_san"
+    echo "== weight_matrix_test (-fsanitize=address,undefined)"
+    ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 "$build/weight_matrix_test_san"
     ;;
   bench)
     shift || true

@@ -8,6 +8,12 @@ import { STORIES_TOKENIZER_PATH, packStories, readmeGreedyText } from "../infer/
 import { Llama2cTokenizer } from "../infer/tokenizer-llama2c.js";
 import { STORIES_PATH, gaussianTensor, writeToMemory } from "../testing/fixtures.js";
 import { useTempDir } from "../testing/temp-dir.js";
+import { generateTokens } from "../infer/generate.js";
+import { buildHolder } from "../infer/holders.js";
+import { LlamaModel } from "../infer/llama.js";
+import { Sampler } from "../infer/sampler.js";
+import { TokenTextStream } from "../infer/tokenizer.js";
+import { QansReader } from "../reader.js";
 import { main } from "./run.js";
 
 const EVAL_TEXT = new URL("../../bench/data/stories-eval.txt", import.meta.url).pathname;
@@ -85,16 +91,42 @@ describe("qans run", () => {
     expect(given.stdout).toBe("Zoo was a little\n");
   });
 
-  it("accepts a memory budget only when every weight fits decoded, and says partial decompression is not available", async () => {
+  it("holds a lossless model's weights decoded under a memory budget that fits them, and refuses a smaller one", async () => {
     const run = (budget: string) => qans("run", path("s.qans"), "--prompt", "Zoo", "-n", "1", "--memory-budget", budget);
     for (const budget of ["100%", "1G", "1MiB", String(weightBytes)]) expect((await run(budget)).code, budget).toBe(0);
     for (const budget of ["99.9%", "50%", String(weightBytes - 1), "10KB"]) {
       const refused = await run(budget);
       expect(refused.code, budget).toBe(1);
-      expect(refused.stderr).toMatch(/^qans: INVALID_ARGUMENT: a memory budget of .* is less than the \d+ bytes the weights take fully decoded, and partial decompression .* is not available/);
+      expect(refused.stderr).toMatch(/^qans: INVALID_ARGUMENT: a memory budget of .* is less than the \d+ bytes the weights take with every matrix in its smallest holder/);
       expect(refused.stdout).toBe("");
     }
     for (const budget of ["0%", "abc", "1.5G", "12 parsecs"]) expect((await run(budget)).stderr, budget).toMatch(/^qans: INVALID_ARGUMENT: --memory-budget/);
+  });
+
+  it("runs an int8 model under a memory budget: the greedy text of the int8-resident model, resident bytes within the budget", async () => {
+    // The reference: every matrix held as int8 symbols, in this process.
+    const reader = await QansReader.openLocation(path("s8.qans"));
+    const int8 = await LlamaModel.load(reader, { loadLinear: async (file, spec) => buildHolder("int8", await file.readFrame(spec.name)) });
+    await reader.close();
+    const prompt = tokenizer.encode("Zoo");
+    const text = new TokenTextStream(tokenizer);
+    let expected = text.push(prompt[0]);
+    for (const { token } of generateTokens(int8, { prompt, maxNewTokens: 40, sampler: new Sampler(int8.config.vocab_size, { temperature: 0 }) })) expected += text.push(token);
+    expected += text.end();
+    // 60% of F32 leaves room for some F32 holders; 26.5% is just above every matrix compressed, so most are.
+    for (const budget of ["60%", "26.5%"]) {
+      const result = await qans("run", path("s8.qans"), "--prompt", "Zoo", "-n", "40", "--temperature", "0", "--memory-budget", budget);
+      expect(result.code, result.stderr).toBe(0);
+      expect(result.stdout, budget).toBe(`${expected}\n`);
+      const plan = /^plan: (\d+) f32, (\d+) int8, (\d+) compressed; resident weights (\d+) bytes of a budget of (\d+)/m.exec(result.stderr);
+      expect(plan, result.stderr).not.toBeNull();
+      expect(result.stderr).toMatch(/^predicted: prefill 4 tokens at [\d.]+ tokens\/s, generation at [\d.]+ tokens\/s/m);
+      const resident = Number(/resident weights: (\d+) bytes/.exec(result.stderr.split("\n").at(-2)!)![1]);
+      expect(resident, budget).toBe(Number(plan![4]));
+      expect(resident, budget).toBeLessThanOrEqual(Number(plan![5]));
+      expect(Number(plan![5])).toBe(Math.floor((parseFloat(budget) / 100) * weightBytes));
+      if (budget === "26.5%") expect(Number(plan![3]), result.stderr).toBeGreaterThan(0);
+    }
   });
 
   it("rejects bad flags with an exit code, not a crash", async () => {

@@ -53,8 +53,9 @@ work on the whole model, reading the shards beside it.
 
 "run" samples -n new tokens (default 256) after the prompt, at --temperature 1, --top-p 1 and
 --seed 0 unless given; --temperature 0 is greedy. The tokenizer defaults to tok512.bin,
-tokenizer.bin or tokenizer.json beside the model. --memory-budget must hold every weight decoded:
-keeping some compressed (partial decompression) is not available yet. "eval" by default scores 16
+tokenizer.bin or tokenizer.json beside the model. --memory-budget (bytes, or a percentage of the
+weights decoded to F32) keeps each int-quant matrix decoded, as int8 symbols or compressed, as a
+short calibration predicts is fastest within it, and prints the plan. "eval" by default scores 16
 sequences of 128 tokens sampled from the reference at temperature 1, sequence i with seed
 1000000 + i.
 

@@ -138,7 +138,7 @@ export const typescriptKernels: Kernels = {
 };
 
 /** A native failure as the QansError the TypeScript kernel throws: same code, message naming `where`. */
-function fromNative(error: unknown, where?: string, codeMap?: Partial<Record<string, QansErrorCode>>): unknown {
+export function fromNative(error: unknown, where?: string, codeMap?: Partial<Record<string, QansErrorCode>>): unknown {
   const code = (error as { code?: unknown } | null)?.code;
   if (error instanceof Error && typeof code === "string" && (ERROR_CODES as readonly string[]).includes(code)) {
     return new QansError(codeMap?.[code] ?? (code as QansErrorCode), where ? `${where}: ${error.message}` : error.message);

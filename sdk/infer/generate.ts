@@ -10,6 +10,8 @@ export interface GenerateOptions {
   sampler: Sampler;
   /** Sampling one of these ends the text; it is not yielded. */
   stopTokens?: ReadonlySet<number>;
+  /** Runs the prompt through `forwardBatch` at once rather than token by token; the logits are the same. */
+  batchPrefill?: boolean;
 }
 
 /** A token of the text: one of the prompt's (after its first) or a sampled one. */
@@ -33,10 +35,19 @@ export function* generateTokens(model: LlamaModel, options: GenerateOptions): Ge
   model.reset();
   let token = prompt[0];
   let sampledCount = 0;
-  for (let pos = 0; pos < context; pos++) {
+  let first = 0;
+  let prefilled: Float32Array | undefined;
+  if (options.batchPrefill && prompt.length > 1) {
+    prefilled = model.forwardBatch(prompt, 0);
+    for (let i = 1; i < prompt.length; i++) yield { token: prompt[i], sampled: false };
+    first = prompt.length - 1;
+    token = prompt[first];
+  }
+  for (let pos = first; pos < context; pos++) {
     const fromPrompt = pos + 1 < prompt.length;
     if (!fromPrompt && sampledCount === maxNewTokens) return;
-    const logits = model.forward(token, pos);
+    const logits = prefilled ?? model.forward(token, pos);
+    prefilled = undefined;
     const next = fromPrompt ? prompt[pos + 1] : sampler.sample(logits);
     if (!fromPrompt) {
       sampledCount++;

@@ -246,6 +246,82 @@ export class LlamaModel {
     return this.logits;
   }
 
+  /**
+   * Runs `tokens` at positions startPos, startPos + 1, ... and returns the logits after the last,
+   * as calling `forward` for each in turn would, but layer by layer over the whole batch: each
+   * linear layer multiplies every token's vector in one `matmul` (where its holder has one), so a
+   * holder that decodes its weights as it multiplies decodes them once per batch. The classifier runs
+   * for the last token only. With an `onLinearInput` hook, it runs `forward` token by token.
+   * Equal to `forward`'s logits when each holder's `matmul` gives its `matvec`'s results (the holders
+   * of linear-f32.ts, linear-int8.ts and linear-compressed.ts give them bit for bit).
+   */
+  forwardBatch(tokens: readonly number[], startPos: number): Float32Array {
+    const { config, shape, weights } = this;
+    const n = tokens.length;
+    if (n === 0) throw new QansError("INVALID_ARGUMENT", "forwardBatch needs at least one token");
+    for (const token of tokens) {
+      if (!Number.isInteger(token) || token < 0 || token >= config.vocab_size) {
+        throw new QansError("INVALID_ARGUMENT", `token ${token} is outside the vocabulary of ${config.vocab_size}`);
+      }
+    }
+    if (!Number.isInteger(startPos) || startPos < 0 || startPos > this.filled) {
+      throw new QansError("INVALID_ARGUMENT", `position ${startPos} does not follow the ${this.filled} cached positions`);
+    }
+    if (startPos + n > config.max_seq_len) {
+      throw new QansError("LIMIT_EXCEEDED", `positions up to ${startPos + n - 1} are beyond the model's context of ${config.max_seq_len} (max_seq_len)`);
+    }
+    if (this.hook || n === 1) {
+      let logits = this.logits;
+      for (let i = 0; i < n; i++) logits = this.forward(tokens[i], startPos + i);
+      return logits;
+    }
+    this.ensureCache(startPos + n);
+    const { dim, hidden_dim } = config;
+    const { headSize, kvDim, groupSize } = shape;
+    const x = new Float32Array(n * dim);
+    const xb = new Float32Array(n * dim);
+    const xb2 = new Float32Array(n * dim);
+    const q = new Float32Array(n * dim);
+    const k = new Float32Array(n * kvDim);
+    const v = new Float32Array(n * kvDim);
+    const hb = new Float32Array(n * hidden_dim);
+    const hb2 = new Float32Array(n * hidden_dim);
+    const rows = (values: Float32Array, width: number, i: number) => values.subarray(i * width, (i + 1) * width);
+    const { cos, sin } = this;
+    for (let i = 0; i < n; i++) weights.embedding.row(tokens[i], rows(x, dim, i));
+    for (let l = 0; l < weights.layers.length; l++) {
+      const layer = weights.layers[l];
+      for (let i = 0; i < n; i++) rmsNorm(rows(xb, dim, i), rows(x, dim, i), layer.inputNorm, config.norm_eps);
+      multiplyBatch(layer.q, xb, n, q);
+      multiplyBatch(layer.k, xb, n, k);
+      multiplyBatch(layer.v, xb, n, v);
+      for (let i = 0; i < n; i++) {
+        const pos = startPos + i;
+        ropeAngles(pos, headSize, config.rope_theta, cos, sin);
+        applyRope(rows(q, dim, i), config.n_heads, headSize, cos, sin);
+        applyRope(rows(k, kvDim, i), config.n_kv_heads, headSize, cos, sin);
+        this.keyCache[l].set(rows(k, kvDim, i), pos * kvDim);
+        this.valueCache[l].set(rows(v, kvDim, i), pos * kvDim);
+      }
+      for (let i = 0; i < n; i++) {
+        attention(rows(xb, dim, i), rows(q, dim, i), this.keyCache[l], this.valueCache[l], startPos + i + 1, config.n_heads, headSize, groupSize, this.scores);
+      }
+      multiplyBatch(layer.o, xb, n, xb2);
+      addInPlace(x, xb2);
+      for (let i = 0; i < n; i++) rmsNorm(rows(xb, dim, i), rows(x, dim, i), layer.postAttentionNorm, config.norm_eps);
+      multiplyBatch(layer.gate, xb, n, hb);
+      multiplyBatch(layer.up, xb, n, hb2);
+      swiglu(hb, hb2);
+      multiplyBatch(layer.down, hb, n, xb);
+      addInPlace(x, xb);
+    }
+    this.x.set(rows(x, dim, n - 1));
+    rmsNorm(this.x, this.x, weights.finalNorm, config.norm_eps);
+    weights.classifier.matvec(this.x, this.logits);
+    this.filled = startPos + n;
+    return this.logits;
+  }
+
   /** Grows every layer's cache to hold `positions`, doubling so that growth is rare. */
   private ensureCache(positions: number): void {
     if (positions <= this.cachePositions) return;
@@ -260,6 +336,16 @@ export class LlamaModel {
     this.valueCache = this.valueCache.map(resize);
     this.cachePositions = grown;
   }
+}
+
+/** out = n products of `weight` with the vectors back to back in xs: its matmul, or matvec per vector. */
+function multiplyBatch(weight: LinearWeight, xs: Float32Array, n: number, out: Float32Array): void {
+  if (weight.matmul) {
+    weight.matmul(xs, n, out);
+    return;
+  }
+  const { rows, cols } = weight;
+  for (let i = 0; i < n; i++) weight.matvec(xs.subarray(i * cols, (i + 1) * cols), out.subarray(i * rows, (i + 1) * rows));
 }
 
 /** Checks that the file's tensor `name` has `shape` (BAD_INPUT otherwise; NOT_FOUND if absent). */

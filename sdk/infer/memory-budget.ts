@@ -9,9 +9,9 @@ export function budgetBytes(budget: MemoryBudget, decodedBytes: number): number 
 }
 
 /**
- * Checks that the budget holds every weight decoded, the only plan this engine has: keeping some
- * weights compressed and decoding them as they are used is not available, so a smaller budget is
- * refused (INVALID_ARGUMENT) rather than exceeded.
+ * Checks that the budget holds every weight decoded (INVALID_ARGUMENT otherwise), for a caller that
+ * only holds weights decoded; `loadPlannedModel` (planned-model.ts) instead keeps some weights
+ * compressed to meet a smaller budget.
  */
 export function requireFullyResident(budget: MemoryBudget, decodedBytes: number): void {
   const bytes = budgetBytes(budget, decodedBytes);
@@ -19,7 +19,7 @@ export function requireFullyResident(budget: MemoryBudget, decodedBytes: number)
     const asked = "percent" in budget ? `${budget.percent}% (${bytes} bytes)` : `${bytes} bytes`;
     throw new QansError(
       "INVALID_ARGUMENT",
-      `a memory budget of ${asked} is less than the ${decodedBytes} bytes the weights take fully decoded, and partial decompression (keeping some weights compressed) is not available`,
+      `a memory budget of ${asked} is less than the ${decodedBytes} bytes the weights take fully decoded`,
     );
   }
 }

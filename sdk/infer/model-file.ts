@@ -5,7 +5,10 @@ import { openModel } from "../model-set.js";
 import { toFloat32 } from "../tensor/convert.js";
 import type { TensorData } from "../tensor/tensor.js";
 import { checkTensorShape, matrixSpecs, normNames, parseLlamaArchitecture, type LlamaArchitecture } from "./architecture.js";
+import type { Workload } from "./holder-costs.js";
 import { LlamaModel, type LlamaLoadOptions } from "./llama.js";
+import type { MemoryBudget } from "./memory-budget.js";
+import { loadPlannedModel } from "./planned-model.js";
 
 export interface ModelFileOptions extends LlamaLoadOptions {
   /**
@@ -13,6 +16,12 @@ export interface ModelFileOptions extends LlamaLoadOptions {
    * the architecture of the model it is compared with.
    */
   fallbackArchitecture?: LlamaArchitecture;
+  /**
+   * For a QANS file or set: hold the matrices as the planner chooses within this budget for this
+   * workload (planned-model.ts) rather than all decoded to F32. Ignored for other files, whose
+   * weights have no compressed form.
+   */
+  memoryBudget?: { budget: MemoryBudget; workload: Workload; log?: (line: string) => void };
 }
 
 /**
@@ -23,6 +32,7 @@ export async function loadLlamaModel(location: string, options: ModelFileOptions
   if (isUrl(location) || location.toLowerCase().endsWith(".qans")) {
     const reader = await openModel(location);
     try {
+      if (options.memoryBudget) return (await loadPlannedModel(reader, { name: location, ...options.memoryBudget })).model;
       return await LlamaModel.load(reader, { name: location, ...options });
     } finally {
       await reader.close();

@@ -21,8 +21,7 @@ export function orderedDot(w: Float32Array, wAt: number, x: Float32Array, xAt: n
   let p0 = 0, p1 = 0, p2 = 0, p3 = 0, p4 = 0, p5 = 0, p6 = 0, p7 = 0;
   let p8 = 0, p9 = 0, p10 = 0, p11 = 0, p12 = 0, p13 = 0, p14 = 0, p15 = 0;
   const full = cols - (cols % DOT_PARTIALS);
-  let c = 0;
-  for (; c < full; c += DOT_PARTIALS) {
+  for (let c = 0; c < full; c += DOT_PARTIALS) {
     const a = wAt + c;
     const b = xAt + c;
     p0 += w[a] * x[b];
@@ -43,12 +42,39 @@ export function orderedDot(w: Float32Array, wAt: number, x: Float32Array, xAt: n
     p15 += w[a + 15] * x[b + 15];
   }
   // The last columns, fewer than 16, go to partial sums 0, 1, ... in turn.
-  const tail = [p0, p1, p2, p3, p4, p5, p6, p7, p8, p9, p10, p11, p12, p13, p14, p15];
-  for (let j = 0; c < cols; c++, j++) tail[j] += w[wAt + c] * x[xAt + c];
-  for (let step = DOT_PARTIALS / 2; step >= 1; step /= 2) {
-    for (let j = 0; j < step; j++) tail[j] += tail[j + step];
-  }
-  return tail[0];
+  const rest = cols - full;
+  const a = wAt + full;
+  const b = xAt + full;
+  if (rest > 0) p0 += w[a] * x[b];
+  if (rest > 1) p1 += w[a + 1] * x[b + 1];
+  if (rest > 2) p2 += w[a + 2] * x[b + 2];
+  if (rest > 3) p3 += w[a + 3] * x[b + 3];
+  if (rest > 4) p4 += w[a + 4] * x[b + 4];
+  if (rest > 5) p5 += w[a + 5] * x[b + 5];
+  if (rest > 6) p6 += w[a + 6] * x[b + 6];
+  if (rest > 7) p7 += w[a + 7] * x[b + 7];
+  if (rest > 8) p8 += w[a + 8] * x[b + 8];
+  if (rest > 9) p9 += w[a + 9] * x[b + 9];
+  if (rest > 10) p10 += w[a + 10] * x[b + 10];
+  if (rest > 11) p11 += w[a + 11] * x[b + 11];
+  if (rest > 12) p12 += w[a + 12] * x[b + 12];
+  if (rest > 13) p13 += w[a + 13] * x[b + 13];
+  if (rest > 14) p14 += w[a + 14] * x[b + 14];
+  p0 += p8;
+  p1 += p9;
+  p2 += p10;
+  p3 += p11;
+  p4 += p12;
+  p5 += p13;
+  p6 += p14;
+  p7 += p15;
+  p0 += p4;
+  p1 += p5;
+  p2 += p6;
+  p3 += p7;
+  p0 += p2;
+  p1 += p3;
+  return p0 + p1;
 }
 
 /**

@@ -13,7 +13,7 @@ import { fileURLToPath } from "node:url";
  */
 
 /** The addon's version of the functions below; native/src/binding.cc has the same number. */
-const ABI_VERSION = 4;
+const ABI_VERSION = 5;
 
 /** The decode lookups of one frequency table, built in native memory. */
 export interface NativeDecodeTable {
@@ -60,6 +60,38 @@ export interface NativeEncodeResult {
   payloads: Uint8Array[];
   failures: { block: number; error: Error }[];
 }
+
+/** A weight matrix held in native memory for products (native/src/weight_matrix.h). */
+export interface NativeWeightMatrix {
+  readonly __nativeWeightMatrix: never;
+}
+
+/**
+ * What `newWeightMatrix` holds: `kind` 0 keeps `values` (binary32), 1 int-quant `symbols`, 2 a
+ * tensor frame's encoded blocks. Kinds 1 and 2 take the int-quant parameters (spec §8.3); kind 2
+ * takes the frame, {@link WEIGHT_BLOCK_FIELDS} numbers per block in `blocks` (payload offset and
+ * length within the frame, mode 0 RAW / 1 CONST / 2 RANS, header byte 1, symbol count) and the
+ * stream's frequency table when a block is RANS. The arrays are kept, not copied.
+ */
+export interface NativeWeightSpec {
+  kind: 0 | 1 | 2;
+  rows: number;
+  cols: number;
+  values?: Float32Array;
+  symbols?: Uint8Array;
+  bits?: number;
+  groupSize?: number;
+  deltas?: Float32Array;
+  zeroPoints?: Uint8Array | null;
+  inputScale?: Float32Array | null;
+  frame?: Uint8Array;
+  log2Block?: number;
+  blocks?: Float64Array;
+  freqs?: Uint32Array | null;
+  k?: number;
+}
+
+export const WEIGHT_BLOCK_FIELDS = 5;
 
 type Callback<T> = (error: Error | null, result?: T) => void;
 
@@ -110,6 +142,13 @@ export interface NativeAddon {
   setThreadCount(count: number): number;
   /** Fixes the C library's mmap threshold (glibc's M_MMAP_THRESHOLD); false where that is not possible. */
   setMmapThreshold(bytes: number): boolean;
+  newWeightMatrix(spec: NativeWeightSpec): NativeWeightMatrix;
+  /**
+   * out[i * rows + r] = row r . input i for the n inputs back to back in `xs`, in the order of
+   * native/src/dot_rows.h; on this thread and the pool's. A block that fails to decode throws with
+   * its code.
+   */
+  weightProduct(matrix: NativeWeightMatrix, xs: Float32Array, n: number, out: Float32Array): void;
 }
 
 export type SimdLevelName = "scalar" | "sse41" | "avx2" | "avx512";

@@ -1,8 +1,7 @@
 import { QansError } from "../../errors.js";
-import { decodedWeightBytes, parseLlamaArchitecture } from "../../infer/architecture.js";
 import { generateTokens } from "../../infer/generate.js";
 import { LlamaModel } from "../../infer/llama.js";
-import { requireFullyResident } from "../../infer/memory-budget.js";
+import { loadPlannedModel } from "../../infer/planned-model.js";
 import { Sampler } from "../../infer/sampler.js";
 import { TokenTextStream } from "../../infer/tokenizer.js";
 import { openModel } from "../../model-set.js";
@@ -43,27 +42,30 @@ export async function runCommand(argv: string[]): Promise<number> {
   const budget = parseMemoryBudget(values["memory-budget"]);
   const tokenizer = (await resolveTokenizer(values.tokenizer, location, USAGE, true))!;
 
+  if (tokenizer.bos === undefined) throw new QansError("INVALID_ARGUMENT", "the tokenizer has no BOS token to start the text with");
+  const prompt = tokenizer.encode(values.prompt);
   const reader = await openModel(location);
   let model: LlamaModel;
   try {
-    const architecture = parseLlamaArchitecture((await reader.metadata()).architecture, location);
-    // Checked before any weight is read: a budget this engine cannot keep is refused, not exceeded.
-    if (budget) requireFullyResident(budget, decodedWeightBytes(architecture));
-    model = await LlamaModel.load(reader, { name: location });
+    if (budget) {
+      // A budget below every matrix compressed is refused before any weight is decoded; the plan
+      // (holders, predicted speed, resident bytes) goes to stderr.
+      const workload = { prefillTokens: prompt.length, generatedTokens: Math.max(0, maxNewTokens - 1) };
+      model = (await loadPlannedModel(reader, { budget, workload, name: location, log: (line) => process.stderr.write(`${line}\n`) })).model;
+    } else {
+      model = await LlamaModel.load(reader, { name: location });
+    }
   } finally {
     await reader.close();
   }
   checkTokenizerFits(tokenizer, model.config.vocab_size);
-  if (tokenizer.bos === undefined) throw new QansError("INVALID_ARGUMENT", "the tokenizer has no BOS token to start the text with");
-
-  const prompt = tokenizer.encode(values.prompt);
   const sampler = new Sampler(model.config.vocab_size, { temperature, topP, seed });
   const text = new TokenTextStream(tokenizer);
   text.push(prompt[0]);
   let promptSeconds = 0;
   let generated = 0;
   const started = performance.now();
-  for (const { token, sampled } of generateTokens(model, { prompt, maxNewTokens, sampler, stopTokens: tokenizer.stopTokens })) {
+  for (const { token, sampled } of generateTokens(model, { prompt, maxNewTokens, sampler, stopTokens: tokenizer.stopTokens, batchPrefill: true })) {
     if (sampled) generated++;
     else promptSeconds = (performance.now() - started) / 1000;
     await writeOut(text.push(token));

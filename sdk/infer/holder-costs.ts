@@ -1,0 +1,296 @@
+import { kernels } from "../codec/kernels.js";
+import { BLOCK_MODES } from "../format/constants.js";
+import type { IndexEntry } from "../format/index-frame.js";
+import { placeBlocks } from "../format/layout.js";
+import { nativeAddon } from "../native/addon.js";
+import type { TensorFrameBytes } from "../reader.js";
+import { buildHolder, HOLDER_KINDS, type HolderKind } from "./holders.js";
+import type { LinearWeight } from "./linear.js";
+
+/**
+ * What the planner predicts: a prompt of `prefillTokens` run as one batch (`forwardBatch`, when
+ * more than one), then `generatedTokens` forward passes of one token each.
+ */
+export interface Workload {
+  prefillTokens: number;
+  generatedTokens: number;
+}
+
+/** A matrix of the model and how a forward pass uses it. */
+export interface MatrixUse {
+  name: string;
+  rows: number;
+  cols: number;
+  /** Its rows are looked up, one per token (the token embedding). */
+  lookup: boolean;
+  /** It multiplies activations (every matrix but an untied embedding). */
+  product: boolean;
+  /** The classifier: a batched prefill multiplies only the last token by it. */
+  classifier: boolean;
+  entry: IndexEntry;
+  /** The frame, for int-quant tensors (the only ones with holders other than F32). */
+  frame?: TensorFrameBytes;
+}
+
+/** Measured seconds of one holder kind on one calibration matrix. */
+export interface KindTiming {
+  /** One product with one input (generation), caches cold when the calibration is. */
+  one: number;
+  /**
+   * One product with the calibration's batch of inputs (prefill); 0 when there is no prefill, and
+   * for compressed holders, whose batches are predicted as int8's plus their decoding.
+   */
+  batch: number;
+}
+
+/** A calibration matrix: a tensor of the model, timed in every holder. */
+export interface CalibratedShape {
+  name: string;
+  rows: number;
+  cols: number;
+  timings: Record<HolderKind, KindTiming>;
+  /** Symbols in its RANS and RAW blocks: what a compressed product decodes (CONST blocks cost nothing). */
+  codedSymbols: number;
+  /** Its blocks' load balance over the threads: the slowest thread's share over an even share (≥ 1). */
+  balance: number;
+}
+
+export interface Calibration {
+  threads: number;
+  /** Whether products were timed with caches emptied first, as a model larger than the caches runs. */
+  cold: boolean;
+  /** Inputs of the batch timings (the workload's prefill, at most MAX_BATCH_INPUTS). */
+  batchInputs: number;
+  shapes: CalibratedShape[];
+  /** Seconds of one row lookup per kind (an embedding row: copied, dequantised, or decoded). */
+  lookup: Record<HolderKind, number>;
+  /**
+   * How much slower products run sustained, one after another for tens of milliseconds as in a
+   * forward pass, than the best of short single runs (the median over the calibration's rounds,
+   * at least 1): what a busy machine takes from a run of products, as a helper thread preempted
+   * in the middle of its share holds up the product, and clock changes under sustained load.
+   * Product predictions are multiplied by it, measured for one input and for the batch (1 when
+   * nothing was timed).
+   */
+  sustained: KindTiming;
+  /** Wall time the calibration took. */
+  seconds: number;
+}
+
+export interface CalibrationOptions {
+  /** Time products with caches emptied first (default: when the model's int8 weights exceed 32 MiB). */
+  cold?: boolean;
+  /** Timed runs of each one-input product (best kept); default 5. */
+  runs?: number;
+}
+
+/** Matrices up to this many weights are timed themselves; larger ones are scaled from one of the same width. */
+const MAX_CALIBRATED_ELEMENTS = 1 << 22;
+/** Batch timings use at most this many inputs; longer prompts scale linearly from it. */
+export const MAX_BATCH_INPUTS = 64;
+/** Bytes written between timed runs to push the weights out of the caches: twice a 32 MiB L3. */
+const EVICTION_BYTES = 64 << 20;
+/** Rounds that time batches (each batch takes milliseconds). */
+const BATCH_ROUNDS = 3;
+/** Length of each back-to-back run that measures `Calibration.sustained` (one per calibration round). */
+const SUSTAINED_SECONDS = 0.02;
+/** Models whose int8 weights are larger than this are calibrated cold. */
+const COLD_MODEL_BYTES = 32 << 20;
+
+/** The threads a product uses: the native pool's, or one for the TypeScript kernels. */
+export function productThreads(): number {
+  return kernels().name === "native" ? (nativeAddon()?.threadCount() ?? 1) : 1;
+}
+
+/**
+ * Times every holder kind on this machine: for each distinct matrix shape of up to 2^22 weights,
+ * the model's first int-quant tensor of that shape is built as F32, int8 and compressed holders and
+ * their products timed with one input (caches emptied first when `cold`) and, when the workload has
+ * a prefill, the F32 and int8 products with its batch; row lookups are timed on one of them. Each
+ * timing is the best of `runs`, taken in rounds that go over every holder once, so that a burst of
+ * other work on the machine falls on all holders alike rather than on the one being timed then;
+ * each round also measures `sustained`.
+ */
+export async function calibrateHolders(matrices: readonly MatrixUse[], workload: Workload, options: CalibrationOptions = {}): Promise<Calibration> {
+  const started = performance.now();
+  const quantised = matrices.filter((m) => m.frame && m.product);
+  const int8Bytes = matrices.reduce((sum, m) => sum + m.rows * m.cols, 0);
+  const cold = options.cold ?? int8Bytes > COLD_MODEL_BYTES;
+  const runs = options.runs ?? 5;
+  const batchInputs = workload.prefillTokens > 1 ? Math.min(workload.prefillTokens, MAX_BATCH_INPUTS) : 0;
+  const threads = productThreads();
+  const eviction = cold ? new Uint8Array(EVICTION_BYTES) : undefined;
+  let evictions = 0;
+  const evict = () => eviction?.fill(++evictions & 0xff);
+
+  const byShape = new Map<string, MatrixUse>();
+  for (const m of quantised) if (!byShape.has(shapeKey(m))) byShape.set(shapeKey(m), m);
+  let chosen = [...byShape.values()].filter((m) => m.rows * m.cols <= MAX_CALIBRATED_ELEMENTS);
+  if (chosen.length === 0 && byShape.size > 0) chosen = [[...byShape.values()].reduce((a, b) => (a.rows * a.cols <= b.rows * b.cols ? a : b))];
+  const lookupCols = matrices.find((m) => m.lookup)?.cols;
+  const lookupShape = chosen.find((m) => m.cols === lookupCols) ?? chosen[0];
+
+  interface Timed {
+    m: MatrixUse;
+    kind: HolderKind;
+    holder: LinearWeight;
+    one: number;
+    batch: number;
+  }
+  const timed: Timed[] = [];
+  for (const m of chosen) {
+    for (const kind of HOLDER_KINDS) {
+      const batch = batchInputs > 0 && kind !== "compressed" ? Infinity : 0;
+      timed.push({ m, kind, holder: await buildHolder(kind, m.frame!), one: Infinity, batch });
+    }
+  }
+  const inputs = new Map(chosen.map((m) => [m, probeInputs(m.cols, Math.max(1, batchInputs))]));
+  const outputs = new Map(chosen.map((m) => [m, new Float32Array(m.rows * Math.max(1, batchInputs))]));
+  const product = ({ m, holder }: Timed) => () => holder.matvec(inputs.get(m)!.subarray(0, m.cols), outputs.get(m)!.subarray(0, m.rows));
+  for (const entry of timed) product(entry)();
+  const int8Probe = timed.find((e) => e.m === lookupShape && e.kind === "int8");
+  const batchProduct = (entry: Timed) => () => entry.holder.matmul!(inputs.get(entry.m)!, batchInputs, outputs.get(entry.m)!);
+  const ratios: Record<keyof KindTiming, number[]> = { one: [], batch: [] };
+  for (let round = 0; round < runs; round++) {
+    for (const entry of timed) entry.one = Math.min(entry.one, bestSeconds(1, evict, product(entry)));
+    if (int8Probe) ratios.one.push(sustainedRatio(product(int8Probe)));
+    // A batch reads its weights once for many inputs: cold or warm caches make little difference.
+    if (batchInputs > 0 && round < BATCH_ROUNDS) {
+      for (const entry of timed.filter((e) => e.kind !== "compressed")) entry.batch = Math.min(entry.batch, bestSeconds(1, () => undefined, batchProduct(entry)));
+      if (int8Probe) ratios.batch.push(sustainedRatio(batchProduct(int8Probe)));
+    }
+  }
+  const lookup = { f32: 0, int8: 0, compressed: 0 } as Record<HolderKind, number>;
+  for (const entry of timed.filter((e) => e.m === lookupShape)) lookup[entry.kind] = lookupSeconds(entry.holder, runs);
+  const factor = (list: number[]) => (list.length > 0 ? Math.max(1, median(list)) : 1);
+  const sustained = { one: factor(ratios.one), batch: factor(ratios.batch) };
+
+  const shapes = chosen.map((m): CalibratedShape => {
+    const timings = {} as Record<HolderKind, KindTiming>;
+    for (const entry of timed.filter((e) => e.m === m)) timings[entry.kind] = { one: entry.one, batch: entry.batch };
+    const blocks = frameBlocks(m.frame!);
+    return { name: m.name, rows: m.rows, cols: m.cols, timings, codedSymbols: codedSymbols(blocks), balance: blockBalance(blocks, threads) };
+  });
+  return { threads, cold, batchInputs, shapes, lookup, sustained, seconds: (performance.now() - started) / 1000 };
+}
+
+/**
+ * Predicted seconds that holding `m` as `kind` adds to the workload. Its product times come from
+ * the calibration matrix of its shape, or are scaled by weight count from the largest calibrated
+ * one of its width (else the largest of all); a compressed holder's product is the int8 product
+ * plus decoding, scaled by the symbols its RANS and RAW blocks hold and by how evenly its blocks
+ * spread over the threads. Each phase's products are multiplied by `sustained`.
+ */
+export function holderSeconds(calibration: Calibration, m: MatrixUse, kind: HolderKind, workload: Workload): number {
+  let seconds = m.lookup ? (workload.prefillTokens + workload.generatedTokens) * calibration.lookup[kind] : 0;
+  if (!m.product) return seconds;
+  const one = productSeconds(calibration, m, kind, "one");
+  seconds += workload.generatedTokens * one;
+  if (workload.prefillTokens === 1 || (workload.prefillTokens > 1 && m.classifier)) seconds += one;
+  else if (workload.prefillTokens > 1) seconds += (productSeconds(calibration, m, kind, "batch") * workload.prefillTokens) / calibration.batchInputs;
+  return seconds;
+}
+
+function productSeconds(calibration: Calibration, m: MatrixUse, kind: HolderKind, mode: keyof KindTiming): number {
+  const ref = referenceShape(calibration, m);
+  if (!ref) return 0;
+  const scale = (m.rows * m.cols) / (ref.rows * ref.cols);
+  const int8 = ref.timings.int8[mode] * scale;
+  const sustained = calibration.sustained[mode];
+  if (kind !== "compressed") return ref.timings[kind][mode] * scale * sustained;
+  // The compressed product is the int8 product plus decoding, both spread over threads by block.
+  // Decoding is the same work whatever the number of inputs, so it is taken from the one-input
+  // timings (many short runs) for batches too.
+  const decode = Math.max(0, ref.timings.compressed.one / ref.balance - ref.timings.int8.one);
+  const blocks = m.frame ? frameBlocks(m.frame) : [];
+  const coded = ref.codedSymbols > 0 ? codedSymbols(blocks) / ref.codedSymbols : scale;
+  return (int8 + decode * coded) * blockBalance(blocks, calibration.threads) * sustained;
+}
+
+function referenceShape(calibration: Calibration, m: MatrixUse): CalibratedShape | undefined {
+  const { shapes } = calibration;
+  const same = shapes.find((s) => s.rows === m.rows && s.cols === m.cols);
+  if (same) return same;
+  const largest = (list: CalibratedShape[]) => list.reduce<CalibratedShape | undefined>((a, b) => (!a || b.rows * b.cols > a.rows * a.cols ? b : a), undefined);
+  return largest(shapes.filter((s) => s.cols === m.cols)) ?? largest(shapes);
+}
+
+function shapeKey(m: { rows: number; cols: number }): string {
+  return `${m.rows}x${m.cols}`;
+}
+
+/** Deterministic inputs of binary32 values of a trained model's activations' order of magnitude. */
+function probeInputs(cols: number, n: number): Float32Array {
+  const x = new Float32Array(cols * n);
+  for (let i = 0; i < x.length; i++) x[i] = Math.sin(i * 0.7311) * 1.5;
+  return x;
+}
+
+function bestSeconds(runs: number, before: () => void, run: () => void): number {
+  run();
+  let best = Infinity;
+  for (let i = 0; i < runs; i++) {
+    before();
+    const start = performance.now();
+    run();
+    best = Math.min(best, (performance.now() - start) / 1000);
+  }
+  return best;
+}
+
+/**
+ * A product run back to back for about SUSTAINED_SECONDS, per product, over its best of three
+ * single runs just before (warm, as the back-to-back runs are).
+ */
+function sustainedRatio(product: () => void): number {
+  const single = bestSeconds(3, () => undefined, product);
+  const count = Math.max(2, Math.ceil(SUSTAINED_SECONDS / single));
+  const start = performance.now();
+  for (let i = 0; i < count; i++) product();
+  return (performance.now() - start) / 1000 / count / single;
+}
+
+function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = sorted.length >> 1;
+  return sorted.length % 2 === 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
+}
+
+/** Seconds per row lookup: rows spread over the matrix, so a compressed holder decodes a block each time. */
+function lookupSeconds(holder: LinearWeight, runs: number): number {
+  const row = new Float32Array(holder.cols);
+  const count = Math.min(holder.rows, 16);
+  const lookups = () => {
+    for (let i = 0; i < count; i++) holder.row(Math.floor(((i + 0.5) * holder.rows) / count), row);
+  };
+  return bestSeconds(runs, () => undefined, lookups) / count;
+}
+
+/** The mode and symbol count of each block of an int-quant frame, read from the block headers. */
+export function frameBlocks({ entry, frame }: TensorFrameBytes): { mode: number; count: number }[] {
+  const { headerOffsets } = placeBlocks(entry.frameOffset, entry.headerLength, entry.payloadLengths);
+  return headerOffsets.map((at) => {
+    const header = new DataView(frame.buffer, frame.byteOffset + at - entry.frameOffset, 8);
+    return { mode: header.getUint8(0), count: header.getUint32(4, true) };
+  });
+}
+
+function codedSymbols(blocks: readonly { mode: number; count: number }[]): number {
+  return blocks.reduce((sum, block) => sum + (block.mode === BLOCK_MODES.CONST ? 0 : block.count), 0);
+}
+
+/**
+ * How much longer than an even share the busiest of `threads` threads works when each takes the
+ * next block as it becomes free (the thread pool's order), a block's work taken as its symbols.
+ */
+export function blockBalance(blocks: readonly { count: number }[], threads: number): number {
+  const total = blocks.reduce((sum, block) => sum + block.count, 0);
+  if (total === 0 || threads <= 1) return 1;
+  const busy = new Array<number>(threads).fill(0);
+  for (const block of blocks) {
+    let soonest = 0;
+    for (let t = 1; t < threads; t++) if (busy[t] < busy[soonest]) soonest = t;
+    busy[soonest] += block.count;
+  }
+  return Math.max(...busy) / (total / threads);
+}
