@@ -31,41 +31,44 @@ level_flags() {
   esac
 }
 
-# build <name> <extra flags...>: objects for every rans*.cc into $build/<name>/, echoes their paths.
-build_kernels() {
+# compile_sources <name> <extra flags...> -- <sources...>: an object for each source into
+# $build/<name>/ (SIMD-level sources only where the levels are compiled in), echoes their paths.
+compile_sources() {
   local name="$1"
+  shift
+  local flags=()
+  while [ "$1" != "--" ]; do
+    flags+=("$1")
+    shift
+  done
   shift
   mkdir -p "$build/$name"
   local objects=()
-  for file in "$src"/rans*.cc; do
+  for file in "$@"; do
     local base
     base="$(basename "$file" .cc)"
     if [ "${#defines[@]}" -eq 0 ] && [[ "$base" =~ _(sse41|avx2|avx512)$ ]]; then continue; fi
     # shellcheck disable=SC2046
-    "$cxx" -std=c++17 -O3 -ffp-contract=off -Wall -Wextra -Werror "${defines[@]}" $(level_flags "$file") ${QANS_KERNEL_FLAGS:-} "$@" \
+    "$cxx" -std=c++17 -O3 -ffp-contract=off -Wall -Wextra -Werror "${defines[@]}" $(level_flags "$file") ${QANS_KERNEL_FLAGS:-} "${flags[@]}" \
       -c "$file" -o "$build/$name/$base.o"
     objects+=("$build/$name/$base.o")
   done
   echo "${objects[@]}"
 }
 
+# build_kernels <name> <extra flags...>: objects for every rans*.cc.
+build_kernels() {
+  local name="$1"
+  shift
+  compile_sources "$name" "$@" -- "$src"/rans*.cc
+}
+
 # build_products <name> <extra flags...>: objects for the weight-matrix products and what they use
-# besides rANS (kernels*.cc, dot_rows*.cc, weight_matrix.cc, thread_pool.cc, cpu.cc), echoes their paths.
+# besides rANS (kernels*.cc, dot_rows*.cc, weight_matrix.cc, thread_pool.cc, cpu.cc).
 build_products() {
   local name="$1"
   shift
-  mkdir -p "$build/$name"
-  local objects=()
-  for file in "$src"/kernels*.cc "$src"/dot_rows*.cc "$src"/weight_matrix.cc "$src"/thread_pool.cc "$src"/cpu.cc; do
-    local base
-    base="$(basename "$file" .cc)"
-    if [ "${#defines[@]}" -eq 0 ] && [[ "$base" =~ _(sse41|avx2|avx512)$ ]]; then continue; fi
-    # shellcheck disable=SC2046
-    "$cxx" -std=c++17 -O3 -ffp-contract=off -Wall -Wextra -Werror "${defines[@]}" $(level_flags "$file") ${QANS_KERNEL_FLAGS:-} "$@" \
-      -c "$file" -o "$build/$name/$base.o"
-    objects+=("$build/$name/$base.o")
-  done
-  echo "${objects[@]}"
+  compile_sources "$name" "$@" -- "$src"/kernels*.cc "$src"/dot_rows*.cc "$src"/weight_matrix.cc "$src"/thread_pool.cc "$src"/cpu.cc
 }
 
 mode="${1:-test}"
