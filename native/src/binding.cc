@@ -19,6 +19,7 @@
 #include <malloc.h>
 #endif
 
+#include "binding_common.h"
 #include "block_jobs.h"
 #include "cpu.h"
 #include "kernels.h"
@@ -33,28 +34,6 @@ namespace {
 
 // Bumped whenever the functions below change shape; sdk/native/addon.ts refuses another value.
 constexpr int kAbiVersion = 5;
-
-constexpr double kMaxSafeInteger = 9007199254740991.0;  // 2^53 - 1
-
-// ---- Errors -------------------------------------------------------------------------------------
-
-v8::Local<v8::Value> coded_error(const char* code, const std::string& message) {
-  v8::Local<v8::Value> error = Nan::Error(message.c_str());
-  Nan::Set(error.As<v8::Object>(), Nan::New("code").ToLocalChecked(), Nan::New(code).ToLocalChecked());
-  return error;
-}
-
-void throw_code(const char* code, const std::string& message) {
-  Nan::ThrowError(coded_error(code, message));
-}
-
-void throw_status(Status status, const std::string& message) {
-  throw_code(status_code(status), message);
-}
-
-void throw_invalid(const std::string& message) {
-  throw_status(Status::InvalidArgument, message);
-}
 
 // ---- Arguments ----------------------------------------------------------------------------------
 
@@ -100,19 +79,6 @@ bool as_float32(v8::Local<v8::Value> value, Array<float>* out) {
   out->length = view->Length();
   out->data = static_cast<float*>(view_data(view));
   return true;
-}
-
-// A non-negative integer no larger than `max` (at most 2^53 - 1).
-bool as_count(v8::Local<v8::Value> value, double max, uint64_t* out) {
-  if (!value->IsNumber()) return false;
-  const double d = value.As<v8::Number>()->Value();
-  if (!(d >= 0) || d > max || std::floor(d) != d) return false;
-  *out = static_cast<uint64_t>(d);
-  return true;
-}
-
-bool is_absent(v8::Local<v8::Value> value) {
-  return value->IsUndefined() || value->IsNull();
 }
 
 std::string to_string(v8::Local<v8::Value> value) {

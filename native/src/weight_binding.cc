@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "binding_common.h"
 #include "cpu.h"
 #include "rans.h"
 #include "weight_matrix.h"
@@ -13,21 +14,9 @@
 namespace qans {
 namespace {
 
-constexpr double kMaxSafeInteger = 9007199254740991.0;  // 2^53 - 1
-
 // Numbers per block in a spec's `blocks`: payload offset, payload length, mode (0 RAW, 1 CONST,
 // 2 RANS), header byte 1, symbol count.
 constexpr size_t kBlockFields = 5;
-
-void throw_coded(const char* code, const std::string& message) {
-  v8::Local<v8::Value> error = Nan::Error(message.c_str());
-  Nan::Set(error.As<v8::Object>(), Nan::New("code").ToLocalChecked(), Nan::New(code).ToLocalChecked());
-  Nan::ThrowError(error);
-}
-
-void throw_invalid(const std::string& message) {
-  throw_coded(status_code(Status::InvalidArgument), message);
-}
 
 // A typed array's memory, kept alive by its backing store for as long as the holder keeps it, even
 // if the array is detached or collected meanwhile.
@@ -46,18 +35,6 @@ bool pin(v8::Local<v8::Value> value, bool matches, Pinned* out) {
   out->data = base == nullptr ? static_cast<void*>(&empty) : static_cast<void*>(base + view->ByteOffset());
   out->length = view->Length();
   return true;
-}
-
-bool as_count(v8::Local<v8::Value> value, double max, uint64_t* out) {
-  if (!value->IsNumber()) return false;
-  const double d = value.As<v8::Number>()->Value();
-  if (!(d >= 0) || d > max || std::floor(d) != d) return false;
-  *out = static_cast<uint64_t>(d);
-  return true;
-}
-
-bool is_absent(v8::Local<v8::Value> value) {
-  return value->IsUndefined() || value->IsNull();
 }
 
 class WeightMatrixWrap : public Nan::ObjectWrap {
@@ -232,7 +209,7 @@ NAN_METHOD(WeightProduct) {
   if (xs.length < n * matrix.cols || (matrix.rows != 0 && n > out.length / matrix.rows)) return throw_invalid("weightProduct: xs or out is too short for n products");
   const ProductFailure failure = weight_product(matrix, static_cast<const float*>(xs.data), static_cast<size_t>(n), static_cast<float*>(out.data), current_simd_level());
   if (failure.status != Status::Ok) {
-    throw_coded(status_code(failure.status), "block " + std::to_string(failure.block) + " of the weight matrix failed to decode");
+    throw_status(failure.status, "block " + std::to_string(failure.block) + " of the weight matrix failed to decode");
   }
 }
 
