@@ -62,31 +62,37 @@ describe("evaluateAgainst", () => {
     const model = tinyModel(1);
     const reference = tinyModel(2);
     const sequences = [[1, 4, 9, 9, 0, 19], [1, 2, 3]];
-    let nll = 0;
+    const nlls: number[] = [];
     let referenceNll = 0;
-    let kld = 0;
+    const klds: number[] = [];
     let agreed = 0;
-    let count = 0;
     for (const sequence of sequences) {
       model.reset();
       reference.reset();
       for (let pos = 0; pos + 1 < sequence.length; pos++) {
         const q = logProbabilities(model.forward(sequence[pos], pos));
         const p = logProbabilities(reference.forward(sequence[pos], pos));
-        nll -= q[sequence[pos + 1]];
+        nlls.push(-q[sequence[pos + 1]]);
         referenceNll -= p[sequence[pos + 1]];
-        kld += p.reduce((s, lp, i) => s + Math.exp(lp) * (lp - q[i]), 0);
+        klds.push(p.reduce((s, lp, i) => s + Math.exp(lp) * (lp - q[i]), 0));
         if (q.indexOf(Math.max(...q)) === p.indexOf(Math.max(...p))) agreed++;
-        count++;
       }
     }
+    const count = nlls.length;
+    const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+    // The sample standard deviation (n − 1) over √n, computed two-pass.
+    const standardError = (xs: number[]) => Math.sqrt(xs.reduce((s, x) => s + (x - mean(xs)) ** 2, 0) / (xs.length - 1) / xs.length);
     const result = evaluateAgainst(model, reference, sequences);
     expect(result.tokens).toBe(7);
-    expect(result.perplexity).toBeCloseTo(Math.exp(nll / count), 10);
+    expect(result.perplexity).toBeCloseTo(Math.exp(mean(nlls)), 10);
     expect(result.referencePerplexity).toBeCloseTo(Math.exp(referenceNll / count), 10);
-    expect(result.meanKld).toBeCloseTo(kld / count, 10);
+    expect(result.meanKld).toBeCloseTo(mean(klds), 10);
     expect(result.meanKld).toBeGreaterThan(0);
     expect(result.top1Agreement).toBe(agreed / count);
+    expect(result.standardErrors.perplexity).toBeCloseTo(Math.exp(mean(nlls)) * standardError(nlls), 8);
+    expect(result.standardErrors.meanKld).toBeCloseTo(standardError(klds), 8);
+    const agreement = agreed / count;
+    expect(result.standardErrors.top1Agreement).toBeCloseTo(Math.sqrt((agreement * (1 - agreement)) / (count - 1)), 12);
   });
 
   it("scores from a position on, and refuses mismatched vocabularies and empty scoring", () => {
@@ -108,9 +114,11 @@ describe("evaluateAgainst", () => {
   it("int8 stories260K stays close to the lossless model on the default set", () => {
     // The default evaluation set of `qans eval`: 16 sequences of 128 tokens sampled from the
     // reference at temperature 1, seeds EVAL_SEED_BASE to EVAL_SEED_BASE + 15: 16 x 127 = 2032
-    // positions. Per-row int8 measured 98.2% top-1 agreement here (36 positions differ, each where
-    // the reference's two likeliest tokens are within 0.12 in logit), a mean KL of 5.5e-4 and a
-    // perplexity change of +0.02%; 99% agreement is not reached by this 260K-parameter model.
+    // positions. Per-row int8 measured 98.23% ± 0.29% top-1 agreement here (36 positions differ,
+    // each where the reference's two likeliest tokens are within 0.12 in logit), a mean KL of 5.5e-4
+    // and a perplexity change of +0.02%. 1.5% of the positions have their two likeliest tokens within
+    // 0.02 logit, about the size of the logit error 8-bit weights leave, so 99% is not reached:
+    // GGUF's Q8_0 measures 98.47% on the same set (npm run bench:quality).
     const sequences = sampleSequences(lossless, { seeds: evalSeeds(16), length: 128, temperature: 1 });
     const result = evaluateAgainst(int8, lossless, sequences);
     expect(result.tokens).toBe(2032);

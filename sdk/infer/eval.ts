@@ -56,6 +56,12 @@ export interface Agreement {
   top1Agreement: number;
   /** Scored positions. */
   tokens: number;
+  /**
+   * Standard errors of the three figures above, as llama.cpp's perplexity tool prints them after
+   * "±": of the mean over positions (the perplexity's through its log), and of a proportion for the
+   * agreement. A difference smaller than about two of them is not a difference this set can show.
+   */
+  standardErrors: { perplexity: number; meanKld: number; top1Agreement: number };
 }
 
 export interface EvaluateOptions {
@@ -74,11 +80,10 @@ export function evaluateAgainst(model: LlamaModel, reference: LlamaModel, sequen
   if (model.config.vocab_size !== reference.config.vocab_size) {
     throw new QansError("INVALID_ARGUMENT", `the model's vocabulary has ${model.config.vocab_size} tokens, the reference's ${reference.config.vocab_size}`);
   }
-  let nll = 0;
+  const nll = new MeanAccumulator();
   let referenceNll = 0;
-  let kld = 0;
+  const kld = new MeanAccumulator();
   let agreed = 0;
-  let tokens = 0;
   for (const sequence of sequences) {
     model.reset();
     reference.reset();
@@ -89,21 +94,52 @@ export function evaluateAgainst(model: LlamaModel, reference: LlamaModel, sequen
       const target = sequence[pos + 1];
       const logZ = logSumExp(logits);
       const referenceLogZ = logSumExp(referenceLogits);
-      nll += logZ - logits[target];
+      nll.add(logZ - logits[target]);
       referenceNll += referenceLogZ - referenceLogits[target];
-      kld += klDivergence(referenceLogits, referenceLogZ, logits, logZ);
+      kld.add(klDivergence(referenceLogits, referenceLogZ, logits, logZ));
       if (argmax(logits) === argmax(referenceLogits)) agreed++;
-      tokens++;
     }
   }
+  const tokens = nll.count;
   if (tokens === 0) throw new QansError("INVALID_ARGUMENT", "no position was scored: the sequences are too short");
+  const perplexity = Math.exp(nll.mean());
+  const top1Agreement = agreed / tokens;
   return {
-    perplexity: Math.exp(nll / tokens),
+    perplexity,
     referencePerplexity: Math.exp(referenceNll / tokens),
-    meanKld: kld / tokens,
-    top1Agreement: agreed / tokens,
+    meanKld: kld.mean(),
+    top1Agreement,
     tokens,
+    standardErrors: {
+      perplexity: perplexity * nll.standardError(),
+      meanKld: kld.standardError(),
+      top1Agreement: tokens > 1 ? Math.sqrt((top1Agreement * (1 - top1Agreement)) / (tokens - 1)) : 0,
+    },
   };
+}
+
+/** A running mean and the standard error of that mean, from sums in double precision. */
+class MeanAccumulator {
+  count = 0;
+  private sum = 0;
+  private sumOfSquares = 0;
+
+  add(x: number): void {
+    this.count++;
+    this.sum += x;
+    this.sumOfSquares += x * x;
+  }
+
+  mean(): number {
+    return this.sum / this.count;
+  }
+
+  standardError(): number {
+    if (this.count < 2) return 0;
+    const mean = this.mean();
+    const variance = Math.max(0, this.sumOfSquares / this.count - mean * mean);
+    return Math.sqrt(variance / (this.count - 1));
+  }
 }
 
 /**

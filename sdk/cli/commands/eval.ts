@@ -78,12 +78,14 @@ export async function evalCommand(argv: string[]): Promise<number> {
     evaluation.source === "text"
       ? `${evaluation.windows} windows of ${evaluation.length} tokens of ${evaluation.file}, second halves scored`
       : `${evaluation.sequences} sequences of ${evaluation.length} tokens sampled from the reference (seeds ${evaluation.firstSeed} to ${evaluation.lastSeed}, temperature ${SAMPLE_TEMPERATURE})`;
+  const errors = result.standardErrors;
   await print(
     [
       `evaluated ${result.tokens} tokens: ${over}`,
-      `perplexity          ${result.perplexity.toFixed(4)} (reference ${result.referencePerplexity.toFixed(4)}, ${signedPercent(perplexityChange)})`,
-      `mean KL divergence  ${result.meanKld.toExponential(4)}`,
-      `top-1 agreement     ${(result.top1Agreement * 100).toFixed(2)}%`,
+      `perplexity          ${result.perplexity.toFixed(4)} ± ${errors.perplexity.toFixed(4)} (reference ${result.referencePerplexity.toFixed(4)}, ${signedPercent(perplexityChange)})`,
+      `mean KL divergence  ${result.meanKld.toExponential(4)} ± ${errors.meanKld.toExponential(2)}`,
+      `top-1 agreement     ${(result.top1Agreement * 100).toFixed(2)}% ± ${(errors.top1Agreement * 100).toFixed(2)}%`,
+      "(± one standard error over the scored positions)",
     ].join("\n"),
   );
   return 0;
