@@ -401,8 +401,12 @@ describe("set files on their own", () => {
     expect((events[0] as { metadata: { shards: unknown[] } }).metadata.shards).toHaveLength(3);
   });
 
-  it("hold no tensors: BAD_METADATA for the verifier and the streaming reader", async () => {
+  it("hold no tensors: BAD_METADATA for the verifier, the streaming reader and the model opener", async () => {
     const bytes = fileWithTensor(true, [SHARD]);
+    for (const opener of [undefined, async () => new MemorySource(new Uint8Array(0))]) {
+      expect(await codeOfAsync(openModelSource(new MemorySource(bytes), opener))).toBe("BAD_METADATA");
+      await expect(openModelSource(new MemorySource(bytes), opener)).rejects.toThrow(/holds no tensors/);
+    }
     expect(await codeOfAsync(verifySource(new MemorySource(bytes)))).toBe("BAD_METADATA");
     await expect(verifySource(new MemorySource(bytes))).rejects.toThrow(/holds no tensors/);
     expect(await codeOfAsync(streamed(bytes))).toBe("BAD_METADATA");

@@ -44,6 +44,9 @@ export async function openModelSource(source: ByteSource, openShard?: ShardOpene
     throw new QansError("INDEX_MISMATCH", `${describe(source)}: the index's flag SET is ${reader.index.set ? "set" : "clear"}, the file header's is not`);
   }
   if (!header.set) return reader;
+  if (reader.entries.length > 0) {
+    throw new QansError("BAD_METADATA", `${describe(source)}: a set file holds no tensors (spec §16.1), but its index lists ${reader.entries.length}`);
+  }
   if (!openShard) {
     throw new QansError("INVALID_ARGUMENT", `${describe(source)} is a set file: its shards are found from its location, so open it with openModel(location)`);
   }
