@@ -63,6 +63,7 @@ export { importSafetensors, importSafetensorsIndex, openSafetensorsFile, openSaf
 export { readSafetensorsStream, type SafetensorsStream, type SafetensorsStreamOptions } from "./import/safetensors-stream.js";
 export type { SafetensorsHeader, SafetensorsEntry } from "./import/safetensors.js";
 export { importLlama2c } from "./import/llama2c.js";
+export { architectureFromHfConfig, type HfConfigOptions } from "./import/hf-config.js";
 export { importTfjs } from "./import/tfjs.js";
 export { writeSafetensors, encodeSafetensorsHeader } from "./export/safetensors.js";
 

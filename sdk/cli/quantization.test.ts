@@ -67,8 +67,9 @@ describe("qans pack with compression-aware quantisation", () => {
   });
 
   it("--target-size <x>bpw chooses bits per tensor and meets the target", () => {
-    const packed = qans("pack", "tiny.bin", "-o", "t.qans", "--target-size", "9bpw");
+    const packed = qans("pack", "tiny.bin", "-o", "t.qans", "--target-size", "9bpw", "--json");
     expect(packed.code, packed.stderr).toBe(0);
+    expect(JSON.parse(packed.stdout)).toMatchObject({ mode: "allocated", quantization: { target: { bitsPerWeight: 9 }, seed: 0 } });
     const quantised = inspectJson("t.qans").tensors.filter((t) => t.encoding === "int-quant");
     expect(quantised).toHaveLength(15);
     const bits = quantised.reduce((sum, t) => sum + 8 * t.storedBytes, 0) / quantised.reduce((sum, t) => sum + t.elements, 0);

@@ -1,9 +1,10 @@
 import { stat } from "node:fs/promises";
 import { join } from "node:path";
 import { asQansError, QansError } from "../errors.js";
-import type { ImportedModel, ModelMetadata, TensorInput } from "../tensor/tensor.js";
+import type { ImportedModel, ModelMetadata, TensorData, TensorInput } from "../tensor/tensor.js";
+import { hfArchitectureBeside, type HfConfigOptions } from "./hf-config.js";
 import { importLlama2c } from "./llama2c.js";
-import { importSafetensors, importSafetensorsIndex, openSafetensorsFile, openSafetensorsIndex } from "./safetensors.js";
+import { openSafetensorsFile, openSafetensorsIndex } from "./safetensors.js";
 import { importTfjs } from "./tfjs.js";
 
 const INDEX_FILE = "model.safetensors.index.json";
@@ -22,13 +23,24 @@ async function kind(path: string): Promise<"file" | "directory" | "missing" | "o
 /**
  * Imports a model, choosing the format from the path: a folder (holding model.safetensors.index.json
  * or model.safetensors) or `*.index.json` for sharded safetensors, `*.safetensors`, a TF.js
- * `*.json` with a weightsManifest, or a llama2.c `*.bin` checkpoint.
+ * `*.json` with a weightsManifest, or a llama2.c `*.bin` checkpoint. Safetensors weights with a
+ * Hugging Face Llama config.json beside them get its architecture record (`hfArchitectureBeside`).
  */
-export async function importModel(path: string): Promise<ImportedModel> {
+export async function importModel(path: string, options: HfConfigOptions = {}): Promise<ImportedModel> {
   const found = await kind(path);
   if (found === "missing") throw new QansError("IO_ERROR", `${path} does not exist`);
   const safetensors = await safetensorsPathOf(path);
-  if (safetensors) return isIndexPath(safetensors) ? importSafetensorsIndex(safetensors) : importSafetensors(safetensors);
+  if (safetensors) {
+    const model = await openSafetensors(safetensors, options);
+    try {
+      const tensors: TensorData[] = [];
+      // Without a wholeBytes limit every tensor comes whole.
+      for await (const tensor of model.tensors()) tensors.push(tensor as TensorData);
+      return { metadata: model.metadata, ...(model.architecture ? { architecture: model.architecture } : {}), tensors };
+    } finally {
+      await model.close();
+    }
+  }
   if (found === "directory") throw new QansError("BAD_INPUT", `${path}: folder holds neither ${INDEX_FILE} nor ${SINGLE_FILE}`);
   const lower = path.toLowerCase();
   if (found === "file") {
@@ -51,11 +63,23 @@ export interface ModelTensors extends ModelMetadata {
  * safetensors files and sharded safetensors one tensor at a time, tensors of more than `wholeBytes`
  * as readers over the file (see `openSafetensorsFile`); the other formats, which are small, whole.
  */
-export async function openModelTensors(path: string, options: { wholeBytes?: number } = {}): Promise<ModelTensors> {
+export async function openModelTensors(path: string, options: { wholeBytes?: number } & HfConfigOptions = {}): Promise<ModelTensors> {
   const safetensors = await safetensorsPathOf(path);
-  if (safetensors) return isIndexPath(safetensors) ? openSafetensorsIndex(safetensors, options) : openSafetensorsFile(safetensors, options);
+  if (safetensors) return openSafetensors(safetensors, options);
   const model = await importModel(path);
   return { ...model, count: model.tensors.length, tensors: async function* () { yield* model.tensors; }, close: async () => undefined };
+}
+
+/** A safetensors file or index, opened, with the architecture record of the config.json beside it if that is a Llama one. */
+async function openSafetensors(path: string, options: { wholeBytes?: number } & HfConfigOptions): Promise<ModelTensors> {
+  const file = isIndexPath(path) ? await openSafetensorsIndex(path, options) : await openSafetensorsFile(path, options);
+  try {
+    const architecture = await hfArchitectureBeside(path, (name) => file.shapes.get(name), options);
+    return architecture ? { ...file, architecture: { ...architecture } } : file;
+  } catch (error) {
+    await file.close();
+    throw error;
+  }
 }
 
 /** The safetensors file or index that `importModel` would read for `path`, if it reads one. */

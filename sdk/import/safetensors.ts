@@ -198,6 +198,8 @@ export interface SafetensorsFile {
   metadata: Record<string, string>;
   /** The number of tensors. */
   count: number;
+  /** Each tensor's shape by name, from the header(s), known before any tensor is read. */
+  shapes: Map<string, number[]>;
   /**
    * The tensors in data-offset order, each read when it is asked for: whole up to `wholeBytes`,
    * larger ones as `TensorReader`s over the open file, read a range at a time when encoded.
@@ -234,7 +236,8 @@ export async function openSafetensorsFile(path: string, options: { wholeBytes?: 
         }
       }
     }
-    return { metadata: header.metadata, count: header.tensors.length, tensors, close: () => file.close() };
+    const shapes = new Map(header.tensors.map((t) => [t.name, t.shape]));
+    return { metadata: header.metadata, count: header.tensors.length, shapes, tensors, close: () => file.close() };
   } catch (error) {
     await file.close().catch(() => undefined);
     throw asQansError(error, `reading ${path}`);
@@ -286,12 +289,14 @@ export async function openSafetensorsIndex(indexJsonPath: string, options: { who
   const shards = [...new Set(shardOf.values())].sort();
   const folder = dirname(indexJsonPath);
   const foundIn = new Map<string, string>();
+  const shapes = new Map<string, number[]>();
   for (const shard of shards) {
     const header = await withFile(join(folder, shard), readHeader);
-    for (const { name } of header.tensors) {
+    for (const { name, shape } of header.tensors) {
       const other = foundIn.get(name);
       if (other !== undefined) throw new QansError("DUPLICATE_NAME", `${where}: tensor "${name}" is in both ${other} and ${shard}`);
       foundIn.set(name, shard);
+      shapes.set(name, shape);
     }
   }
   for (const [name, shard] of foundIn) {
@@ -314,5 +319,5 @@ export async function openSafetensorsIndex(indexJsonPath: string, options: { who
       }
     }
   }
-  return { metadata, count: shardOf.size, tensors, close: async () => undefined };
+  return { metadata, count: shardOf.size, shapes, tensors, close: async () => undefined };
 }

@@ -179,6 +179,22 @@ export function checkTensorShape(name: string, actual: readonly number[], expect
   }
 }
 
+/**
+ * Checks that a model's tensors hold every matrix and norm the record implies, each with the shape
+ * it implies: NOT_FOUND for a missing one, BAD_INPUT for a wrong shape. Other tensors may be there.
+ */
+export function checkWeightShapes(architecture: LlamaArchitecture, shapeOf: (name: string) => readonly number[] | undefined, where: string): void {
+  const expected: [string, number[]][] = [
+    ...matrixSpecs(architecture).map((spec): [string, number[]] => [spec.name, [spec.rows, spec.cols]]),
+    ...normNames(architecture).map((name): [string, number[]] => [name, [architecture.dim]]),
+  ];
+  for (const [name, shape] of expected) {
+    const actual = shapeOf(name);
+    if (actual === undefined) throw new QansError("NOT_FOUND", `${where}: no tensor named "${name}"`);
+    checkTensorShape(name, actual, shape, where);
+  }
+}
+
 /** Bytes the model's weights take fully decoded to F32: every matrix and norm the record implies. */
 export function decodedWeightBytes(architecture: LlamaArchitecture): number {
   const matrices = matrixSpecs(architecture).reduce((sum, spec) => sum + spec.rows * spec.cols, 0);

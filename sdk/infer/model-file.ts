@@ -1,10 +1,9 @@
-import { QansError } from "../errors.js";
 import { importModel } from "../import/detect.js";
 import { isUrl } from "../io/open-source.js";
 import { openModel } from "../model-set.js";
 import { toFloat32 } from "../tensor/convert.js";
 import type { TensorData } from "../tensor/tensor.js";
-import { checkTensorShape, matrixSpecs, normNames, parseLlamaArchitecture, type LlamaArchitecture } from "./architecture.js";
+import { checkWeightShapes, parseLlamaArchitecture, type LlamaArchitecture } from "./architecture.js";
 import type { Workload } from "./holder-costs.js";
 import { LlamaModel, type LlamaLoadOptions } from "./llama.js";
 import type { MemoryBudget } from "./memory-budget.js";
@@ -41,15 +40,7 @@ export async function loadLlamaModel(location: string, options: ModelFileOptions
   const imported = await importModel(location);
   const architecture = parseLlamaArchitecture(imported.architecture ?? options.fallbackArchitecture, location);
   const byName = new Map<string, TensorData>(imported.tensors.map((tensor) => [tensor.name, tensor]));
-  const expected = new Map<string, number[]>([
-    ...matrixSpecs(architecture).map((spec): [string, number[]] => [spec.name, [spec.rows, spec.cols]]),
-    ...normNames(architecture).map((name): [string, number[]] => [name, [architecture.dim]]),
-  ]);
-  for (const [name, shape] of expected) {
-    const tensor = byName.get(name);
-    if (!tensor) throw new QansError("NOT_FOUND", `${location}: no tensor named "${name}"`);
-    checkTensorShape(name, tensor.shape, shape, location);
-  }
+  checkWeightShapes(architecture, (name) => byName.get(name)?.shape, location);
   return LlamaModel.fromWeights(
     architecture,
     (name) => {

@@ -79,7 +79,9 @@ export async function packCommand(argv: string[]): Promise<number> {
   const summary = {
     input,
     output,
-    mode,
+    // With a target the plan chose each tensor's bit width, so no one mode describes the file.
+    mode: quantization?.target ? "allocated" : mode,
+    ...(quantization ? { quantization } : {}),
     tensors: result.tensors,
     inputBytes: result.inputBytes,
     outputBytes: result.bytes,
@@ -127,7 +129,7 @@ async function packPath(input: string, output: string, options: PackStreamOption
  * tensor size are read from the file twice, histograms then blocks, and never held.
  */
 async function packPathStreamed(input: string, output: string, options: PackStreamOptions): Promise<PackResult> {
-  const model = await openModelTensors(input, { wholeBytes: largeTensorBytes(options) });
+  const model = await openModelTensors(input, { wholeBytes: largeTensorBytes(options), onConfigProblem: warnConfigProblem });
   try {
     const streamOptions = { ...options, tensorCount: model.count };
     if (output !== STDIO) return await packStreamToFile(model.tensors(), model, output, streamOptions);
@@ -155,12 +157,20 @@ async function packPathSharded(input: string, output: string, options: PackStrea
 
 /** The model at `input`, with the compression-aware quantisation the flags ask for planned and applied (sdk/calibrate). */
 async function importPlanned(input: string, options: PackStreamOptions, quantization: QuantizationFlags | null): Promise<Pick<PlannedModel, "model"> & { encodingsFor?: PlannedModel["encodingsFor"] }> {
-  const model = await importModel(input);
+  const model = await importModel(input, { onConfigProblem: warnConfigProblem });
   if (quantization === null) return { model };
   const { bits } = parsePackMode(options.mode ?? "lossless");
   return planFromFlags(model, input, quantization, { bits, groupSize: options.groupSize ?? 0, log2Block: options.log2Block }, (message) => {
     if (process.stderr.isTTY) process.stderr.write(`${message}\n`);
   });
+}
+
+/**
+ * A Llama config.json beside the weights that the decoder cannot run does not stop packing: the
+ * weights are packed without an architecture record, and stderr says why.
+ */
+function warnConfigProblem(problem: QansError): void {
+  process.stderr.write(`qans: warning: ${problem.code}: ${problem.message}; packing without a model-architecture record, so qans run and qans eval cannot run the file\n`);
 }
 
 /** Writes through a sink on standard output and waits until every byte was handed to it. */
