@@ -7,6 +7,9 @@
  *
  *   npm run bench:quality [-- --seed N]     (N seeds the calibration sequences; default 0)
  */
+import { serializeFreqTable } from "../sdk/codec/freq-table.js";
+import type { IndexEntry } from "../sdk/format/index-frame.js";
+import { decodeTensorHeader } from "../sdk/format/tensor-header.js";
 import { importModel } from "../sdk/import/detect.js";
 import { importLlama2c } from "../sdk/import/llama2c.js";
 import { applyPlan, type QuantizationPlan } from "../sdk/calibrate/apply.js";
@@ -54,6 +57,12 @@ interface Row {
   label: string;
   /** Bits per weight of the quantised matrices: everything they take in the file, or the GGUF blocks. */
   bpw: number;
+  /**
+   * The issue's count of the same matrices: symbols as coded (block headers and final rANS states
+   * included), tables, scales and s, without the tensor's name, shape and checksums, its padding
+   * and its index entry, the framing GGUF pays too and is not charged for here. Equal to `bpw` for GGUF.
+   */
+  contentBpw: number;
   /** The part of `bpw` that grows with the weights: symbols at their order-0 entropy, plus deltas and s; null for GGUF. */
   boundBpw: number | null;
   kind: "reference" | "gguf" | "qans";
@@ -65,19 +74,30 @@ interface Row {
  * and the entropy bound's share of it: symbols at their order-0 entropy plus quantisation
  * parameters, without what each tensor pays once (header, table, block headers, padding, index entry).
  */
-async function matrixBitsPerWeight(bytes: Uint8Array, model: ImportedModel): Promise<{ bpw: number; boundBpw: number }> {
+async function matrixBitsPerWeight(bytes: Uint8Array, model: ImportedModel): Promise<{ bpw: number; contentBpw: number; boundBpw: number }> {
   const matrices = new Set(model.tensors.filter(isQuantizable).map((t) => t.name));
   const summary = summarizeReport(await verifySource(new MemorySource(bytes, "packed")));
+  const reader = await QansReader.open(new MemorySource(bytes, "packed"));
   let bits = 0;
+  let contentBits = 0;
   let bound = 0;
   let elements = 0;
   for (const t of summary.tensors) {
     if (!matrices.has(t.name)) continue;
     bits += 8 * t.storedBytes;
+    contentBits += 8 * contentBytes(bytes, reader.entry(t.name), t.paramBytes);
     bound += 8 * (t.entropyBytes + t.paramBytes);
     elements += t.elements;
   }
-  return { bpw: bits / elements, boundBpw: bound / elements };
+  await reader.close();
+  return { bpw: bits / elements, contentBpw: contentBits / elements, boundBpw: bound / elements };
+}
+
+/** A tensor's blocks (headers and payloads), its streams' tables and its quantisation parameters, in bytes. */
+function contentBytes(file: Uint8Array, entry: IndexEntry, paramBytes: number): number {
+  const header = decodeTensorHeader(file.subarray(entry.frameOffset, entry.frameOffset + entry.headerLength), entry.frameOffset);
+  const tables = header.streams.reduce((sum, stream) => sum + (stream.table ? serializeFreqTable(stream.table).bytes.length : 0), 0);
+  return entry.frameLength - entry.headerLength + tables + paramBytes;
 }
 
 async function pack(model: ImportedModel, options: PackOptions): Promise<Uint8Array> {
@@ -127,7 +147,7 @@ class StoriesBench {
       elements += rows * cols;
     }
     const model = LlamaModel.fromWeights(this.model.architecture!, modelWeights(this.model).with(replaced));
-    this.add({ label: `GGUF-style ${format.name} (blocks of 32, F16 scale)`, bpw: (bytes * 8) / elements, boundBpw: null, kind: "gguf", result: this.score(model) });
+    this.add({ label: `GGUF-style ${format.name} (blocks of 32, F16 scale)`, bpw: (bytes * 8) / elements, contentBpw: (bytes * 8) / elements, boundBpw: null, kind: "gguf", result: this.score(model) });
   }
 
   private add(row: Row): void {
@@ -207,10 +227,11 @@ function printStories(rows: Row[]): void {
   console.log(`stories260K (${EVAL_SEQUENCES} sequences of ${EVAL_LENGTH} tokens sampled from the F32 model at temperature ${EVAL_TEMPERATURE}, seeds ${evalSeeds(1)[0]}..; ${rows[0].result.tokens} scored positions)`);
   console.log(
     formatTable(
-      ["weights", "bits/weight", "bound", "vs INT8", "perplexity", "Δ ppl", "KL div", "top-1"],
+      ["weights", "bits/weight", "content", "bound", "vs INT8", "perplexity", "Δ ppl", "KL div", "top-1"],
       rows.map((r) => [
         r.label,
         r.bpw.toFixed(3),
+        r.contentBpw.toFixed(3),
         r.boundBpw === null ? "-" : r.boundBpw.toFixed(3),
         `${(8 / r.bpw).toFixed(2)}x`,
         r.result.perplexity.toFixed(4),
@@ -224,6 +245,9 @@ function printStories(rows: Row[]): void {
   console.log("tables, block headers, padding and index entries from the .qans file; GGUF rows: whole 32-weight blocks (a 172-wide");
   console.log("row takes 6 blocks). bound: of that, the symbols at their order-0 entropy plus deltas and s, without what each");
   console.log("tensor pays once (header, table, block headers, padding, index entry), which larger matrices make negligible.");
+  console.log("content: of bits/weight, the symbols as coded (with block headers and final rANS states), tables, scales and s;");
+  console.log("without each tensor's name, shape, checksums, padding and index entry, the framing a GGUF file also has (its");
+  console.log("tensor-info records and alignment) and that the GGUF rows do not count. GGUF rows: the same as bits/weight.");
   console.log("vs INT8: 8 bits per weight divided by bits/weight.");
 
   const q8 = rows.find((r) => r.label.includes("Q8_0"))!;
@@ -233,21 +257,27 @@ function printStories(rows: Row[]): void {
   console.log("");
   if (within1) {
     console.log(
-      `At most +1% perplexity: the smallest QANS row is ${within1.bpw.toFixed(3)} bits/weight (${within1.label}); ` +
+      `At most +1% perplexity: the smallest QANS row is ${within1.bpw.toFixed(3)} bits/weight, content ${within1.contentBpw.toFixed(3)} (${within1.label}); ` +
         `0.75 × Q8_0 is ${(0.75 * NOMINAL_BPW.Q8_0).toFixed(3)} (nominal 8.5) or ${(0.75 * q8.bpw).toFixed(3)} (as measured here).`,
     );
   }
   const curve = qans.filter((r) => r.label.startsWith("QANS allocation, ")).sort((a, b) => a.bpw - b.bpw);
-  const at = bitsAtPerplexity(curve, q4.result.perplexity);
-  console.log(
-    `At Q4_0's perplexity (${q4.result.perplexity.toFixed(4)}, ${formatExcess(q4.result.perplexity / fp32 - 1)}): QANS allocation ` +
-      (at === null ? "has no rows on both sides to interpolate between" : `needs ${at.toFixed(3)} bits/weight (interpolated in log perplexity change between allocation rows)`) +
-      `; 0.85 × Q4_0 is ${(0.85 * NOMINAL_BPW.Q4_0).toFixed(3)} (nominal 4.5) or ${(0.85 * q4.bpw).toFixed(3)} (as measured here).`,
-  );
+  const change = formatExcess(q4.result.perplexity / fp32 - 1);
+  for (const [count, bits] of [["bits/weight", (r: Row) => r.bpw], ["content", (r: Row) => r.contentBpw]] as const) {
+    const at = bitsAtPerplexity(curve, q4.result.perplexity, bits);
+    console.log(
+      `At Q4_0's perplexity (${q4.result.perplexity.toFixed(4)}, ${change}), counting ${count}: QANS allocation ` +
+        (at === null
+          ? "has no rows on both sides to interpolate between"
+          : `needs ${at.toFixed(3)} (interpolated in log perplexity change between allocation rows), ` +
+            `${formatExcess(at / NOMINAL_BPW.Q4_0 - 1)} against Q4_0's nominal 4.5 and ${formatExcess(at / q4.bpw - 1)} against its ${q4.bpw.toFixed(3)} as measured here`) +
+        ".",
+    );
+  }
 }
 
 /** Bits per weight where the curve reaches `perplexity`, interpolating log(Δppl) linearly in bits between the two rows around it. */
-function bitsAtPerplexity(curve: Row[], perplexity: number): number | null {
+function bitsAtPerplexity(curve: Row[], perplexity: number, bits: (row: Row) => number): number | null {
   for (let i = 1; i < curve.length; i++) {
     const small = curve[i - 1];
     const large = curve[i];
@@ -255,7 +285,7 @@ function bitsAtPerplexity(curve: Row[], perplexity: number): number | null {
       const excess = (r: Row) => Math.log(Math.max(1e-9, r.result.perplexity / r.result.referencePerplexity - 1));
       const target = Math.log(perplexity / large.result.referencePerplexity - 1);
       const t = (excess(small) - target) / (excess(small) - excess(large));
-      return small.bpw + t * (large.bpw - small.bpw);
+      return bits(small) + t * (bits(large) - bits(small));
     }
   }
   return null;

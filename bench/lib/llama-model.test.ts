@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { matrixSpecs, normNames, parseLlamaArchitecture } from "../../sdk/infer/architecture.js";
-import { DEFAULT_WEIGHTS, TensorValues, planModel } from "./llama-shape.js";
-import { describeWeights, huggingFaceName, llamaArchitecture, llamaTensorData } from "./llama-model.js";
+import { DEFAULT_WEIGHTS, MATRIX_ROLES, NORM_ROLES, TensorValues, planModel, type WeightParams } from "./llama-shape.js";
+import { describeWeights, huggingFaceName, llamaArchitecture, llamaTensorData, shortNumber } from "./llama-model.js";
 
 const SHAPE = { dim: 32, hidden: 48, heads: 4, vocab: 64, layers: 2 };
 
@@ -32,5 +32,23 @@ describe("the generated Llama model as a runnable model", () => {
   it("names every synthetic parameter in its description", () => {
     const text = describeWeights(DEFAULT_WEIGHTS, SHAPE);
     for (const value of Object.values(DEFAULT_WEIGHTS)) expect(text).toContain(String(value));
+  });
+
+  it("names every per-kind parameter in its description, and the outlier channels or their absence", () => {
+    const params: WeightParams = {
+      ...DEFAULT_WEIGHTS,
+      outlierChannels: 0,
+      matrices: Object.fromEntries(MATRIX_ROLES.map((role, i) => [role, { stdTimesSqrtFanIn: 1.11 + i, channelSigma: 0.0123 * (i + 1), laplaceShare: 0.05 * i }])),
+      norms: Object.fromEntries(NORM_ROLES.map((role, i) => [role, { logMean: -0.271 + i, sigma: 0.131 + i / 10 }])),
+    };
+    const text = describeWeights(params, SHAPE);
+    for (const role of MATRIX_ROLES) {
+      const m = params.matrices![role]!;
+      expect(text).toContain(`${role} c ${shortNumber(m.stdTimesSqrtFanIn)} σ ${shortNumber(m.channelSigma)} p ${shortNumber(m.laplaceShare)}`);
+    }
+    for (const role of NORM_ROLES) expect(text).toContain(`${role} μ ${shortNumber(params.norms![role]!.logMean)} σ ${shortNumber(params.norms![role]!.sigma)}`);
+    expect(text).toContain("no outlier channels");
+    expect(describeWeights({ ...params, outlierChannels: 4, outlierMin: 10, outlierMax: 50 }, SHAPE)).toContain("4 outlier channels per matrix × U(10, 50)");
+    expect(shortNumber(0.123456)).toBe("0.123");
   });
 });

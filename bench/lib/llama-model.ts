@@ -4,7 +4,7 @@
  * them, plus the text that says which synthetic parameters were used.
  */
 import type { ModelArchitecture, TensorData } from "../../sdk/tensor/tensor.js";
-import { TensorValues, type LlamaShape, type ModelPlan, type WeightParams } from "./llama-shape.js";
+import { MATRIX_ROLES, NORM_ROLES, TensorValues, type LlamaShape, type ModelPlan, type WeightParams } from "./llama-shape.js";
 
 /** llama2.c / Meta names (llama-shape.ts) to the Hugging Face names of the architecture record (spec §6.2). */
 const RENAMES: [RegExp, string][] = [
@@ -53,12 +53,40 @@ export function* llamaTensorData(plan: ModelPlan): Generator<TensorData> {
   }
 }
 
+/** Three significant digits: enough to name a fitted parameter. */
+export function shortNumber(value: number): string {
+  return String(Number(value.toPrecision(3)));
+}
+
 /** One line naming every synthetic parameter of the weights. */
 export function describeWeights(params: WeightParams, shape: LlamaShape): string {
+  if (params.matrices || params.norms) return describePerKind(params, shape);
   const w = params;
   return (
     `weights (seed ${w.seed}): Gaussian (tails cut at ±4.3σ) × per-input-channel scale = ${w.std} × exp(${w.channelSigma}·N(0,1)); ` +
     `${w.outlierChannels} outlier channels per matrix × U(${w.outlierMin}, ${w.outlierMax}) (the same ${w.outlierChannels} residual-stream channels in every matrix with ${shape.dim} columns); ` +
     `RMSNorm weights exp(${w.normSigma}·N(0,1))`
+  );
+}
+
+function describeOutliers(params: WeightParams, shape: LlamaShape): string {
+  const n = params.outlierChannels;
+  if (n === 0) return "no outlier channels";
+  return `${n} outlier channels per matrix × U(${shortNumber(params.outlierMin)}, ${shortNumber(params.outlierMax)}) (the same ${n} residual-stream channels in every matrix with ${shape.dim} columns)`;
+}
+
+function describePerKind(params: WeightParams, shape: LlamaShape): string {
+  const matrices = MATRIX_ROLES.map((role) => {
+    const m = params.matrices?.[role];
+    return m ? `${role} c ${shortNumber(m.stdTimesSqrtFanIn)} σ ${shortNumber(m.channelSigma)} p ${shortNumber(m.laplaceShare)}` : `${role} std ${params.std} σ ${params.channelSigma} Gaussian`;
+  });
+  const norms = NORM_ROLES.map((role) => {
+    const n = params.norms?.[role];
+    return n ? `${role} μ ${shortNumber(n.logMean)} σ ${shortNumber(n.sigma)}` : `${role} μ 0 σ ${params.normSigma}`;
+  });
+  return (
+    `weights (seed ${params.seed}): per kind of matrix, std = c/sqrt(fan-in) (fan-in = columns: ${shape.dim}, or ${shape.hidden} for down), ` +
+    `per-input-channel scale log-normal with σ (its mean square kept at std²), values a unit-variance Gaussian/Laplace mixture with Laplace share p (kurtosis 3+3p, tails cut at ±4.3σ Gaussian to ±7.8σ Laplace): ` +
+    `${matrices.join(", ")}; ${describeOutliers(params, shape)}; RMSNorm weights exp(μ + σ·N(0,1)): ${norms.join(", ")}`
   );
 }

@@ -177,6 +177,57 @@ describe("TensorValues", () => {
   });
 });
 
+describe("TensorValues with per-kind parameters", () => {
+  const shape = { ...STORIES110M, layers: 1, vocab: 1000 };
+  const perKind = planModel(shape, {
+    ...DEFAULT_WEIGHTS,
+    matrices: { q: { stdTimesSqrtFanIn: 1.8, channelSigma: 0.2, laplaceShare: 1 } },
+    norms: { ffn: { logMean: -0.5, sigma: 0.15 } },
+  });
+  const global = planModel(shape, DEFAULT_WEIGHTS);
+  const values = (plan: typeof global, name: string) => {
+    const v = new TensorValues(plan.tensors.find((t) => t.name === name)!, plan);
+    return v.next(v.rows);
+  };
+
+  it("generates the kinds it does not name exactly as the global parameters do", () => {
+    for (const name of ["tok_embeddings.weight", "layers.0.attention.wk.weight", "layers.0.attention_norm.weight", "output.weight"]) {
+      expect(Buffer.from(values(perKind, name).buffer).equals(Buffer.from(values(global, name).buffer)), name).toBe(true);
+    }
+  });
+
+  it("gives a named matrix kind std c / sqrt(fan-in), outliers aside, and its tail", () => {
+    const tensor = perKind.tensors.find((t) => t.name === "layers.0.attention.wq.weight")!;
+    const generator = new TensorValues(tensor, perKind);
+    const w = generator.next(generator.rows);
+    const outliers = new Set(generator.outliers.map((o) => o.channel));
+    const ordinary = w.filter((_, i) => !outliers.has(i % generator.cols));
+    // 768 column scales of σ 0.2: the matrix's std is within about 1.5% of c / sqrt(768).
+    expect(std(ordinary) / (1.8 / Math.sqrt(768))).toBeGreaterThan(0.96);
+    expect(std(ordinary) / (1.8 / Math.sqrt(768))).toBeLessThan(1.04);
+    // Laplace values (p = 1) over their column's scale: kurtosis near 6, where a Gaussian's is 3.
+    let m2 = 0;
+    let m4 = 0;
+    for (let i = 0; i < w.length; i++) {
+      const j = i % generator.cols;
+      if (outliers.has(j)) continue;
+      const z = w[i] / generator.columnScale[j];
+      m2 += z * z;
+      m4 += z ** 4;
+    }
+    const kurtosis = (m4 / ordinary.length) / (m2 / ordinary.length) ** 2;
+    expect(kurtosis).toBeGreaterThan(5.6);
+    expect(kurtosis).toBeLessThan(6.2);
+  });
+
+  it("gives a named norm kind its median and σ", () => {
+    const logs = Array.from(values(perKind, "layers.0.ffn_norm.weight"), Math.log);
+    expect(Math.abs(logs.reduce((a, b) => a + b, 0) / logs.length + 0.5)).toBeLessThan(0.02);
+    expect(std(logs)).toBeGreaterThan(0.13);
+    expect(std(logs)).toBeLessThan(0.17);
+  });
+});
+
 describe("inverseNormal", () => {
   it("matches known quantiles", () => {
     expect(inverseNormal(0.5)).toBeCloseTo(0, 12);

@@ -9,6 +9,11 @@
  * `dim` columns) are the same in every matrix that reads it, as in trained transformers; the
  * feed-forward down projection (`hidden` columns) gets its own per tensor. RMSNorm weights are
  * log-normal around 1.
+ *
+ * Optional per-kind parameters (`WeightParams.matrices`, `.norms`) replace the global ones for the
+ * kinds they name: a standard deviation c / sqrt(fan-in) per kind of matrix, its own column spread,
+ * a heavier-than-Gaussian tail (a Gaussian/Laplace mixture) and log-normal norms with their own
+ * median. Without them the values are those of the global parameters, byte for byte.
  */
 import { Random } from "../../sdk/testing/random.js";
 
@@ -25,10 +30,18 @@ export const STORIES110M: LlamaShape = { dim: 768, hidden: 2048, heads: 12, voca
 
 export type TensorKind = "embedding" | "matrix" | "norm";
 
+/** What a matrix does in the model; the classifier is the untied `output.weight`. */
+export type MatrixRole = "embedding" | "q" | "k" | "v" | "o" | "gate" | "up" | "down" | "classifier";
+export const MATRIX_ROLES: readonly MatrixRole[] = ["embedding", "q", "k", "v", "o", "gate", "up", "down", "classifier"];
+/** Which RMSNorm a weight vector belongs to: before attention, before the feed-forward, or final. */
+export type NormRole = "attention" | "ffn" | "final";
+export const NORM_ROLES: readonly NormRole[] = ["attention", "ffn", "final"];
+
 /** One F32 tensor of the model, in file order. */
 export interface TensorSpec {
   name: string;
   kind: TensorKind;
+  role: MatrixRole | NormRole;
   /** [rows, cols] for matrices (rows = output channels, cols = input channels), [n] for norms. */
   shape: number[];
   byteLength: number;
@@ -36,30 +49,30 @@ export interface TensorSpec {
 
 const F32 = 4;
 
-function spec(name: string, kind: TensorKind, shape: number[]): TensorSpec {
-  return { name, kind, shape, byteLength: shape.reduce((a, b) => a * b, 1) * F32 };
+function spec(name: string, kind: TensorKind, role: MatrixRole | NormRole, shape: number[]): TensorSpec {
+  return { name, kind, role, shape, byteLength: shape.reduce((a, b) => a * b, 1) * F32 };
 }
 
 /** The tensors of a Llama model in llama2.c / Meta naming, in the order they are stored. */
 export function llamaTensors(shape: LlamaShape): TensorSpec[] {
   const { dim, hidden, vocab, layers } = shape;
   if (dim % shape.heads !== 0) throw new Error(`dim ${dim} is not a multiple of ${shape.heads} heads`);
-  const tensors = [spec("tok_embeddings.weight", "embedding", [vocab, dim])];
+  const tensors = [spec("tok_embeddings.weight", "embedding", "embedding", [vocab, dim])];
   for (let l = 0; l < layers; l++) {
     const p = `layers.${l}.`;
     tensors.push(
-      spec(`${p}attention_norm.weight`, "norm", [dim]),
-      spec(`${p}attention.wq.weight`, "matrix", [dim, dim]),
-      spec(`${p}attention.wk.weight`, "matrix", [dim, dim]),
-      spec(`${p}attention.wv.weight`, "matrix", [dim, dim]),
-      spec(`${p}attention.wo.weight`, "matrix", [dim, dim]),
-      spec(`${p}ffn_norm.weight`, "norm", [dim]),
-      spec(`${p}feed_forward.w1.weight`, "matrix", [hidden, dim]),
-      spec(`${p}feed_forward.w2.weight`, "matrix", [dim, hidden]),
-      spec(`${p}feed_forward.w3.weight`, "matrix", [hidden, dim]),
+      spec(`${p}attention_norm.weight`, "norm", "attention", [dim]),
+      spec(`${p}attention.wq.weight`, "matrix", "q", [dim, dim]),
+      spec(`${p}attention.wk.weight`, "matrix", "k", [dim, dim]),
+      spec(`${p}attention.wv.weight`, "matrix", "v", [dim, dim]),
+      spec(`${p}attention.wo.weight`, "matrix", "o", [dim, dim]),
+      spec(`${p}ffn_norm.weight`, "norm", "ffn", [dim]),
+      spec(`${p}feed_forward.w1.weight`, "matrix", "gate", [hidden, dim]),
+      spec(`${p}feed_forward.w2.weight`, "matrix", "down", [dim, hidden]),
+      spec(`${p}feed_forward.w3.weight`, "matrix", "up", [hidden, dim]),
     );
   }
-  tensors.push(spec("norm.weight", "norm", [dim]), spec("output.weight", "matrix", [vocab, dim]));
+  tensors.push(spec("norm.weight", "norm", "final", [dim]), spec("output.weight", "matrix", "classifier", [vocab, dim]));
   return tensors;
 }
 
@@ -96,6 +109,25 @@ export function safetensorsHeader(tensors: readonly TensorSpec[], metadata: Reco
   return out;
 }
 
+/** One kind of matrix's values: column scales c / sqrt(fan-in) spread log-normally, and a tail shape. */
+export interface MatrixParams {
+  /** The matrix's standard deviation (outlier channels aside) times sqrt(fan-in), fan-in = columns. */
+  stdTimesSqrtFanIn: number;
+  /** σ of the log-normal spread of column scales. */
+  channelSigma: number;
+  /**
+   * Share p of the Laplace component in a Gaussian/Laplace mixture of equal (unit) variance: the
+   * kurtosis of a column's values is 3(1 − p) + 6p. 0 is the plain Gaussian.
+   */
+  laplaceShare: number;
+}
+
+/** One kind of RMSNorm weight vector: exp(logMean + sigma·N(0,1)). */
+export interface NormParams {
+  logMean: number;
+  sigma: number;
+}
+
 /** The knobs of the synthetic values; all are printed by the bench. */
 export interface WeightParams {
   seed: number;
@@ -110,6 +142,10 @@ export interface WeightParams {
   outlierMax: number;
   /** σ of the log-normal RMSNorm weights (median 1). */
   normSigma: number;
+  /** Per-kind matrix parameters; a kind not named here uses `std` and `channelSigma`, Gaussian. */
+  matrices?: Partial<Record<MatrixRole, MatrixParams>>;
+  /** Per-kind norm parameters; a kind not named here uses median 1 and `normSigma`. */
+  norms?: Partial<Record<NormRole, NormParams>>;
 }
 
 export const DEFAULT_WEIGHTS: WeightParams = { seed: 1, std: 0.02, channelSigma: 0.3, outlierChannels: 4, outlierMin: 10, outlierMax: 50, normSigma: 0.3 };
@@ -130,6 +166,60 @@ function gaussianQuantiles(): Float64Array {
   for (let k = 0; k < n; k++) table[k] = inverseNormal((k + 0.5) / n);
   gaussianTable = table;
   return table;
+}
+
+const mixtureTables = new Map<number, Float64Array>();
+
+/**
+ * The quantile table of the Gaussian/Laplace mixture of unit variance with Laplace share p, at the
+ * probabilities of `gaussianQuantiles`, so that drawing from it costs what drawing a Gaussian does.
+ * Built once per p by inverting the mixture's CDF numerically; p = 0 is the Gaussian table itself.
+ */
+export function mixtureQuantiles(laplaceShare: number): Float64Array {
+  if (!(laplaceShare >= 0 && laplaceShare <= 1)) throw new Error(`mixtureQuantiles: Laplace share ${laplaceShare} is not in [0, 1]`);
+  if (laplaceShare === 0) return gaussianQuantiles();
+  const cached = mixtureTables.get(laplaceShare);
+  if (cached) return cached;
+  const n = (1 << TABLE_BITS) + 1;
+  const table = new Float64Array(n);
+  // The table is odd-symmetric: solve the lower half, mirror it.
+  for (let k = 0; k < n >> 1; k++) {
+    const q = (k + 0.5) / n;
+    // A mixture's quantile lies between its components' quantiles, which bracket the root.
+    const gaussian = inverseNormal(q);
+    const laplace = Math.log(2 * q) / Math.SQRT2;
+    let lo = Math.min(gaussian, laplace);
+    let hi = Math.max(gaussian, laplace);
+    for (let i = 0; i < 60 && hi - lo > 1e-13; i++) {
+      const mid = 0.5 * (lo + hi);
+      if (mixtureCdf(mid, laplaceShare) < q) lo = mid;
+      else hi = mid;
+    }
+    table[k] = 0.5 * (lo + hi);
+    table[n - 1 - k] = -table[k];
+  }
+  table[n >> 1] = 0;
+  mixtureTables.set(laplaceShare, table);
+  return table;
+}
+
+/** CDF of (1 − p)·N(0, 1) + p·Laplace(0, 1/√2), both of unit variance, for x ≤ 0. */
+function mixtureCdf(x: number, laplaceShare: number): number {
+  return (1 - laplaceShare) * 0.5 * erfc(-x / Math.SQRT2) + laplaceShare * 0.5 * Math.exp(Math.SQRT2 * x);
+}
+
+/** The complementary error function (Chebyshev fit, relative error below 1.2e-7 everywhere). */
+export function erfc(x: number): number {
+  const z = Math.abs(x);
+  const t = 1 / (1 + 0.5 * z);
+  const r =
+    t *
+    Math.exp(
+      -z * z -
+        1.26551223 +
+        t * (1.00002368 + t * (0.37409196 + t * (0.09678418 + t * (-0.18628806 + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277)))))))),
+    );
+  return x >= 0 ? r : 2 - r;
 }
 
 /** Acklam's rational approximation of Φ⁻¹, relative error below 1.2e-9. */
@@ -189,6 +279,10 @@ export class TensorValues {
   readonly columnScale: Float64Array;
   /** The outlier columns and their factors (matrices only). */
   readonly outliers: { channel: number; factor: number }[] = [];
+  /** The quantile table the values are drawn from: the tail shape of the tensor's kind. */
+  private readonly quantiles: Float64Array = gaussianQuantiles();
+  /** Norms only: the log of the median weight. */
+  private readonly logOffset: number = 0;
   private state: number;
   private row = 0;
 
@@ -203,9 +297,19 @@ export class TensorValues {
     const random = new Random(seedOf(tensor.name, params.seed));
     this.columnScale = new Float64Array(this.cols);
     if (tensor.kind === "norm") {
-      this.columnScale.fill(params.normSigma);
+      const norm = params.norms?.[tensor.role as NormRole];
+      this.columnScale.fill(norm ? norm.sigma : params.normSigma);
+      this.logOffset = norm ? norm.logMean : 0;
     } else {
-      for (let j = 0; j < this.cols; j++) this.columnScale[j] = params.std * Math.exp(params.channelSigma * random.gaussian());
+      const matrix = params.matrices?.[tensor.role as MatrixRole];
+      if (matrix) {
+        this.quantiles = mixtureQuantiles(matrix.laplaceShare);
+        // Column scales base·exp(σz) have mean square base²·exp(2σ²): the base that gives the matrix its std.
+        const base = (matrix.stdTimesSqrtFanIn / Math.sqrt(this.cols)) * Math.exp(-matrix.channelSigma * matrix.channelSigma);
+        for (let j = 0; j < this.cols; j++) this.columnScale[j] = base * Math.exp(matrix.channelSigma * random.gaussian());
+      } else {
+        for (let j = 0; j < this.cols; j++) this.columnScale[j] = params.std * Math.exp(params.channelSigma * random.gaussian());
+      }
       const channels = this.cols === plan.shape.dim ? plan.residualOutliers : pickChannels(random, this.cols, params.outlierChannels);
       for (const channel of channels) {
         const factor = params.outlierMin + (params.outlierMax - params.outlierMin) * random.next();
@@ -230,7 +334,8 @@ export class TensorValues {
   }
 
   private fill(out: Float32Array): void {
-    const table = gaussianQuantiles();
+    const table = this.quantiles;
+    const offset = this.logOffset;
     const scale = this.columnScale;
     const cols = this.cols;
     const norm = this.tensor.kind === "norm";
@@ -246,7 +351,7 @@ export class TensorValues {
         const i = u >>> 16;
         const lo = table[i];
         const z = lo + (table[i + 1] - lo) * (u & 0xffff) * (1 / 65536);
-        out[k] = norm ? Math.exp(scale[j] * z) : z * scale[j];
+        out[k] = norm ? Math.exp(offset + scale[j] * z) : z * scale[j];
       }
     }
     this.state = x;

@@ -43,9 +43,12 @@ export interface KindTiming {
   batch: number;
 }
 
-/** A calibration matrix: a tensor of the model, timed in every holder. */
+/** A calibration shape: the model's first tensors of that shape, timed in every holder. */
 export interface CalibratedShape {
+  /** The first of them. */
   name: string;
+  /** How many (at most SEQUENCE_TENSORS): one-input products are timed as a run over all of them, and `codedSymbols` and `balance` are their means. */
+  tensors: number;
   rows: number;
   cols: number;
   timings: Record<HolderKind, KindTiming>;
@@ -80,7 +83,7 @@ export interface Calibration {
 export interface CalibrationOptions {
   /** Time products with caches emptied first (default: when the model's int8 weights exceed 32 MiB). */
   cold?: boolean;
-  /** Timed runs of each one-input product (best kept); default 5. */
+  /** Rounds of timed one-input products (best kept), at least; more while a round still improves a best time, up to 4 times as many. Default 5. */
   runs?: number;
 }
 
@@ -92,6 +95,12 @@ export const MAX_BATCH_INPUTS = 64;
 const EVICTION_BYTES = 64 << 20;
 /** Rounds that time batches (each batch takes milliseconds). */
 const BATCH_ROUNDS = 3;
+/** Distinct tensors of a shape whose products are timed one after the other, as a forward pass runs them. */
+const SEQUENCE_TENSORS = 4;
+/** A round that improves no one-input best by more than this ends the calibration (after `runs` rounds). */
+const SETTLED_IMPROVEMENT = 0.05;
+/** The calibration takes at most this many times `runs` rounds. */
+const MAX_ROUNDS_FACTOR = 4;
 /** Length of each back-to-back run that measures `Calibration.sustained` (one per calibration round). */
 const SUSTAINED_SECONDS = 0.02;
 /** Models whose int8 weights are larger than this are calibrated cold. */
@@ -104,10 +113,12 @@ export function productThreads(): number {
 
 /**
  * Times every holder kind on this machine: for each distinct matrix shape of up to 2^22 weights,
- * the model's first int-quant tensor of that shape is built as F32, int8 and compressed holders and
- * their products timed with one input (caches emptied first when `cold`) and, when the workload has
- * a prefill, the F32 and int8 products with its batch; row lookups are timed on one of them. Each
- * timing is the best of `runs`, taken in rounds that go over every holder once, so that a burst of
+ * the model's first int-quant tensors of that shape (up to four) are built as F32, int8 and
+ * compressed holders and their products with one input timed one after the other, as a forward
+ * pass runs them (caches emptied first when `cold`), and, when the workload has a prefill, the
+ * first one's F32 and int8 products with its batch; row lookups are timed on one of them. Each
+ * timing is the best of at least `runs`, taken in rounds that go over every holder once (more rounds
+ * while the best times still improve), so that a burst of
  * other work on the machine falls on all holders alike rather than on the one being timed then;
  * each round also measures `sustained`.
  */
@@ -123,36 +134,60 @@ export async function calibrateHolders(matrices: readonly MatrixUse[], workload:
   let evictions = 0;
   const evict = () => eviction?.fill(++evictions & 0xff);
 
-  const byShape = new Map<string, MatrixUse>();
-  for (const m of quantised) if (!byShape.has(shapeKey(m))) byShape.set(shapeKey(m), m);
-  let chosen = [...byShape.values()].filter((m) => m.rows * m.cols <= MAX_CALIBRATED_ELEMENTS);
-  if (chosen.length === 0 && byShape.size > 0) chosen = [[...byShape.values()].reduce((a, b) => (a.rows * a.cols <= b.rows * b.cols ? a : b))];
+  // Each calibrated shape's first tensors, up to SEQUENCE_TENSORS: a forward pass runs products of
+  // different matrices one after the other, so the timed unit is such a run over distinct tensors.
+  const byShape = new Map<string, MatrixUse[]>();
+  for (const m of quantised) {
+    const list = byShape.get(shapeKey(m)) ?? [];
+    if (list.length < SEQUENCE_TENSORS) list.push(m);
+    byShape.set(shapeKey(m), list);
+  }
+  let chosen = [...byShape.values()].filter((list) => list[0].rows * list[0].cols <= MAX_CALIBRATED_ELEMENTS);
+  if (chosen.length === 0 && byShape.size > 0) chosen = [[...byShape.values()].reduce((a, b) => (a[0].rows * a[0].cols <= b[0].rows * b[0].cols ? a : b)).slice(0, 1)];
   const lookupCols = matrices.find((m) => m.lookup)?.cols;
-  const lookupShape = chosen.find((m) => m.cols === lookupCols) ?? chosen[0];
+  const lookupShape = chosen.find((list) => list[0].cols === lookupCols) ?? chosen[0];
 
   interface Timed {
-    m: MatrixUse;
+    sequence: MatrixUse[];
     kind: HolderKind;
-    holder: LinearWeight;
+    holders: LinearWeight[];
     one: number;
     batch: number;
   }
   const timed: Timed[] = [];
-  for (const m of chosen) {
+  for (const sequence of chosen) {
     for (const kind of HOLDER_KINDS) {
       const batch = batchInputs > 0 && kind !== "compressed" ? Infinity : 0;
-      timed.push({ m, kind, holder: await buildHolder(kind, m.frame!), one: Infinity, batch });
+      const holders: LinearWeight[] = [];
+      for (const m of sequence) holders.push(await buildHolder(kind, m.frame!));
+      timed.push({ sequence, kind, holders, one: Infinity, batch });
     }
   }
-  const inputs = new Map(chosen.map((m) => [m, probeInputs(m.cols, Math.max(1, batchInputs))]));
-  const outputs = new Map(chosen.map((m) => [m, new Float32Array(m.rows * Math.max(1, batchInputs))]));
-  const product = ({ m, holder }: Timed) => () => holder.matvec(inputs.get(m)!.subarray(0, m.cols), outputs.get(m)!.subarray(0, m.rows));
-  for (const entry of timed) product(entry)();
-  const int8Probe = timed.find((e) => e.m === lookupShape && e.kind === "int8");
-  const batchProduct = (entry: Timed) => () => entry.holder.matmul!(inputs.get(entry.m)!, batchInputs, outputs.get(entry.m)!);
+  const inputs = new Map(chosen.map((sequence) => [sequence, probeInputs(sequence[0].cols, Math.max(1, batchInputs))]));
+  const outputs = new Map(chosen.map((sequence) => [sequence, new Float32Array(sequence[0].rows * Math.max(1, batchInputs))]));
+  // Seconds per product of one run over the sequence, caches emptied first when `cold`.
+  const sequenceSeconds = ({ sequence, holders }: Timed): number => {
+    const x = inputs.get(sequence)!.subarray(0, sequence[0].cols);
+    const y = outputs.get(sequence)!.subarray(0, sequence[0].rows);
+    evict();
+    const start = performance.now();
+    for (const holder of holders) holder.matvec(x, y);
+    return (performance.now() - start) / 1000 / holders.length;
+  };
+  for (const entry of timed) sequenceSeconds(entry);
+  const int8Probe = timed.find((e) => e.sequence === lookupShape && e.kind === "int8");
+  const product = ({ sequence, holders }: Timed) => () => holders[0].matvec(inputs.get(sequence)!.subarray(0, sequence[0].cols), outputs.get(sequence)!.subarray(0, sequence[0].rows));
+  const batchProduct = ({ sequence, holders }: Timed) => () => holders[0].matmul!(inputs.get(sequence)!, batchInputs, outputs.get(sequence)!);
   const ratios: Record<keyof KindTiming, number[]> = { one: [], batch: [] };
-  for (let round = 0; round < runs; round++) {
-    for (const entry of timed) entry.one = Math.min(entry.one, bestSeconds(1, evict, product(entry)));
+  // At least `runs` rounds, and more while a round still improves some best time: a machine that is
+  // busy or warming up when the calibration starts would otherwise leave every best too slow.
+  for (let round = 0, improved = true; round < runs || (improved && round < runs * MAX_ROUNDS_FACTOR); round++) {
+    improved = false;
+    for (const entry of timed) {
+      const seconds = sequenceSeconds(entry);
+      if (seconds < entry.one * (1 - SETTLED_IMPROVEMENT)) improved = true;
+      entry.one = Math.min(entry.one, seconds);
+    }
     if (int8Probe) ratios.one.push(sustainedRatio(product(int8Probe)));
     // A batch reads its weights once for many inputs: cold or warm caches make little difference.
     if (batchInputs > 0 && round < BATCH_ROUNDS) {
@@ -161,15 +196,18 @@ export async function calibrateHolders(matrices: readonly MatrixUse[], workload:
     }
   }
   const lookup = { f32: 0, int8: 0, compressed: 0 } as Record<HolderKind, number>;
-  for (const entry of timed.filter((e) => e.m === lookupShape)) lookup[entry.kind] = lookupSeconds(entry.holder, runs);
+  for (const entry of timed.filter((e) => e.sequence === lookupShape)) lookup[entry.kind] = lookupSeconds(entry.holders[0], runs);
   const factor = (list: number[]) => (list.length > 0 ? Math.max(1, median(list)) : 1);
   const sustained = { one: factor(ratios.one), batch: factor(ratios.batch) };
 
-  const shapes = chosen.map((m): CalibratedShape => {
+  const shapes = chosen.map((sequence): CalibratedShape => {
     const timings = {} as Record<HolderKind, KindTiming>;
-    for (const entry of timed.filter((e) => e.m === m)) timings[entry.kind] = { one: entry.one, batch: entry.batch };
-    const blocks = frameBlocks(m.frame!);
-    return { name: m.name, rows: m.rows, cols: m.cols, timings, codedSymbols: codedSymbols(blocks), balance: blockBalance(blocks, threads) };
+    for (const entry of timed.filter((e) => e.sequence === sequence)) timings[entry.kind] = { one: entry.one, batch: entry.batch };
+    // The one-input timings are means over the sequence, and so are these.
+    const blocks = sequence.map((m) => frameBlocks(m.frame!));
+    const mean = (f: (b: { mode: number; count: number }[]) => number) => blocks.reduce((sum, b) => sum + f(b), 0) / blocks.length;
+    const { name, rows, cols } = sequence[0];
+    return { name, rows, cols, tensors: sequence.length, timings, codedSymbols: mean(codedSymbols), balance: mean((b) => blockBalance(b, threads)) };
   });
   return { threads, cold, batchInputs, shapes, lookup, sustained, seconds: (performance.now() - started) / 1000 };
 }
