@@ -16,7 +16,7 @@ import { applyPlan, type QuantizationPlan } from "../sdk/calibrate/apply.js";
 import { calibrateModel, type CalibrationData } from "../sdk/calibrate/calibrate.js";
 import { modelWeights } from "../sdk/calibrate/model-weights.js";
 import { planQuantization, QuantizationSearch } from "../sdk/calibrate/plan.js";
-import { evalSeeds, evaluateAgainst, sampleSequences, type Agreement } from "../sdk/infer/eval.js";
+import { DEFAULT_EVAL_SET, evalSeeds, evaluateAgainst, sampleSequences, type Agreement } from "../sdk/infer/eval.js";
 import { LlamaModel } from "../sdk/infer/llama.js";
 import { summarizeReport } from "../sdk/inspect.js";
 import { MemorySink } from "../sdk/io/sink.js";
@@ -34,13 +34,6 @@ import { ggmlRoundTrip, Q4_0, Q8_0, type GgmlBlockFormat } from "./lib/ggml-quan
 import { parseSeedArg } from "./lib/seed-arg.js";
 import { formatExcess, formatTable } from "./lib/table.js";
 
-/**
- * The evaluation set, the same for every row: `qans eval`'s default, 16 sequences of 128 tokens
- * sampled from the F32 model at temperature 1 with the evaluation seeds of sdk/infer/eval.ts.
- */
-const EVAL_SEQUENCES = 16;
-const EVAL_LENGTH = 128;
-const EVAL_TEMPERATURE = 1;
 const CALIBRATION_SAMPLES = 8;
 const KLD_TARGETS = [0.003, 0.006, 0.009, 0.012, 0.03, 0.08, 0.15, 0.25];
 /** Targets for the allocation restricted to bit widths and group sizes, to show what the rest adds. */
@@ -117,7 +110,9 @@ class StoriesBench {
   static async open(): Promise<StoriesBench> {
     const model = await importLlama2c(STORIES_PATH);
     const reference = LlamaModel.fromWeights(model.architecture!, modelWeights(model).get);
-    const evaluation = sampleSequences(reference, { seeds: evalSeeds(EVAL_SEQUENCES), length: EVAL_LENGTH, temperature: EVAL_TEMPERATURE });
+    // The same evaluation set for every row: `qans eval`'s default.
+    const { sequences, length, temperature } = DEFAULT_EVAL_SET;
+    const evaluation = sampleSequences(reference, { seeds: evalSeeds(sequences), length, temperature });
     return new StoriesBench(model, reference, evaluation);
   }
 
@@ -224,7 +219,8 @@ async function storiesTable(seed: number): Promise<{ rows: Row[]; notes: string[
 
 function printStories(rows: Row[]): void {
   const fp32 = rows.find((r) => r.kind === "reference")!.result.perplexity;
-  console.log(`stories260K (${EVAL_SEQUENCES} sequences of ${EVAL_LENGTH} tokens sampled from the F32 model at temperature ${EVAL_TEMPERATURE}, seeds ${evalSeeds(1)[0]}..; ${rows[0].result.tokens} scored positions)`);
+  const { sequences, length, temperature } = DEFAULT_EVAL_SET;
+  console.log(`stories260K (${sequences} sequences of ${length} tokens sampled from the F32 model at temperature ${temperature}, seeds ${evalSeeds(1)[0]}..; ${rows[0].result.tokens} scored positions)`);
   console.log(
     formatTable(
       ["weights", "bits/weight", "content", "bound", "vs INT8", "perplexity", "Δ ppl", "KL div", "top-1"],

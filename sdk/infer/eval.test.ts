@@ -2,7 +2,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { codeOf } from "../testing/outcome.js";
 import { Random } from "../testing/random.js";
 import { matrixSpecs, normNames, type LlamaArchitecture } from "./architecture.js";
-import { EVAL_SEED_BASE, evalSeeds, evaluateAgainst, sampleSequences, textWindows } from "./eval.js";
+import { DEFAULT_EVAL_SET, EVAL_SEED_BASE, evalSeeds, evaluateAgainst, sampleSequences, textWindows } from "./eval.js";
 import { LlamaModel } from "./llama.js";
 import { loadPackedStories } from "./stories-fixture.js";
 
@@ -119,7 +119,8 @@ describe("evaluateAgainst", () => {
     // and a perplexity change of +0.02%. 1.5% of the positions have their two likeliest tokens within
     // 0.02 logit, about the size of the logit error 8-bit weights leave, so 99% is not reached:
     // GGUF's Q8_0 measures 98.47% on the same set (npm run bench:quality).
-    const sequences = sampleSequences(lossless, { seeds: evalSeeds(16), length: 128, temperature: 1 });
+    const { sequences: count, length, temperature } = DEFAULT_EVAL_SET;
+    const sequences = sampleSequences(lossless, { seeds: evalSeeds(count), length, temperature });
     const result = evaluateAgainst(int8, lossless, sequences);
     expect(result.tokens).toBe(2032);
     expect(result.top1Agreement).toBeGreaterThanOrEqual(0.98);

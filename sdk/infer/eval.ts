@@ -11,6 +11,12 @@ export const EVAL_SEED_BASE = 1_000_000;
 /** The BOS token of llama2.c and Llama 2 vocabularies. */
 export const DEFAULT_BOS = 1;
 
+/**
+ * The default evaluation set of `qans eval`: `sequences` sequences of `length` tokens sampled from
+ * the reference at `temperature` (its own distribution) with the seeds `evalSeeds(sequences)`.
+ */
+export const DEFAULT_EVAL_SET = { sequences: 16, length: 128, temperature: 1 } as const;
+
 /** `count` seeds from `first` on: the default evaluation set's when `first` is EVAL_SEED_BASE. */
 export function evalSeeds(count: number, first = EVAL_SEED_BASE): number[] {
   return Array.from({ length: count }, (_, i) => first + i);

@@ -1,6 +1,6 @@
 import { readSmallFile } from "../../io/source.js";
 import { decodeUtf8Strict } from "../../json/strict-json.js";
-import { DEFAULT_BOS, EVAL_SEED_BASE, evalSeeds, evaluateAgainst, sampleSequences, textWindows } from "../../infer/eval.js";
+import { DEFAULT_BOS, DEFAULT_EVAL_SET, EVAL_SEED_BASE, evalSeeds, evaluateAgainst, sampleSequences, textWindows } from "../../infer/eval.js";
 import { loadLlamaModel } from "../../infer/model-file.js";
 import { UsageError, parseCommand, parseInteger } from "../args.js";
 import { checkTokenizerFits, resolveTokenizer } from "../infer-args.js";
@@ -9,10 +9,6 @@ import { print, printJson } from "../output.js";
 const USAGE =
   "qans eval <model.qans|url> --reference <model.qans|.bin|.safetensors> [--text FILE | --samples N] [--length L] [--seed S] [--tokenizer FILE] [--json]";
 
-const DEFAULT_SAMPLES = 16;
-const DEFAULT_SAMPLE_LENGTH = 128;
-/** The default set is sampled from the reference's own distribution. */
-const SAMPLE_TEMPERATURE = 1;
 /** Evaluation texts are read whole. */
 const MAX_TEXT_BYTES = 256 * 1024 * 1024;
 
@@ -43,7 +39,7 @@ export async function evalCommand(argv: string[]): Promise<number> {
   if (values.reference === undefined) throw new UsageError(`--reference <file> is required\nusage: ${USAGE}`);
   if (values.text !== undefined && values.samples !== undefined) throw new UsageError(`--text and --samples are alternatives; pass one\nusage: ${USAGE}`);
   if (values.text !== undefined && values.seed !== undefined) throw new UsageError(`--seed chooses the sampled sequences, which --text replaces\nusage: ${USAGE}`);
-  const samples = parseInteger(values.samples, "--samples", 1, 1 << 20) ?? DEFAULT_SAMPLES;
+  const samples = parseInteger(values.samples, "--samples", 1, 1 << 20) ?? DEFAULT_EVAL_SET.sequences;
   const firstSeed = parseInteger(values.seed, "--seed", 0, Number.MAX_SAFE_INTEGER - samples) ?? EVAL_SEED_BASE;
   const lengthFlag = parseInteger(values.length, "--length", 2, 1 << 24);
   const tokenizer = await resolveTokenizer(values.tokenizer, location, USAGE, values.text !== undefined);
@@ -62,11 +58,11 @@ export async function evalCommand(argv: string[]): Promise<number> {
     result = evaluateAgainst(model, reference, windows, { scoreFrom: Math.floor(length / 2) });
     evaluation = { source: "text", file: values.text, windows: windows.length, length };
   } else {
-    const length = lengthFlag ?? Math.min(DEFAULT_SAMPLE_LENGTH, model.config.max_seq_len);
+    const length = lengthFlag ?? Math.min(DEFAULT_EVAL_SET.length, model.config.max_seq_len);
     const seeds = evalSeeds(samples, firstSeed);
-    const sequences = sampleSequences(reference, { seeds, length, temperature: SAMPLE_TEMPERATURE, bos });
+    const sequences = sampleSequences(reference, { seeds, length, temperature: DEFAULT_EVAL_SET.temperature, bos });
     result = evaluateAgainst(model, reference, sequences);
-    evaluation = { source: "samples", sequences: samples, length, firstSeed, lastSeed: seeds[seeds.length - 1], temperature: SAMPLE_TEMPERATURE, bos };
+    evaluation = { source: "samples", sequences: samples, length, firstSeed, lastSeed: seeds[seeds.length - 1], temperature: DEFAULT_EVAL_SET.temperature, bos };
   }
   const perplexityChange = result.perplexity / result.referencePerplexity - 1;
   const report = { model: location, reference: values.reference, evaluation, ...result, perplexityChange };
@@ -77,7 +73,7 @@ export async function evalCommand(argv: string[]): Promise<number> {
   const over =
     evaluation.source === "text"
       ? `${evaluation.windows} windows of ${evaluation.length} tokens of ${evaluation.file}, second halves scored`
-      : `${evaluation.sequences} sequences of ${evaluation.length} tokens sampled from the reference (seeds ${evaluation.firstSeed} to ${evaluation.lastSeed}, temperature ${SAMPLE_TEMPERATURE})`;
+      : `${evaluation.sequences} sequences of ${evaluation.length} tokens sampled from the reference (seeds ${evaluation.firstSeed} to ${evaluation.lastSeed}, temperature ${DEFAULT_EVAL_SET.temperature})`;
   const errors = result.standardErrors;
   await print(
     [
