@@ -189,7 +189,7 @@ describe("qans eval", () => {
     expect(windows).toBeGreaterThanOrEqual(4);
     // Positions 64 to 126 of each window are scored: 63 per window.
     expect(result.stdout).toContain(`evaluated ${windows * 63} tokens: ${windows} windows of 128 tokens of ${path("six-stories.txt")}, second halves scored`);
-    expect(result.stdout).toMatch(/perplexity +\d+\.\d{4} ± \d+\.\d{4} \(reference \d+\.\d{4}, [+-]\d+\.\d{3}%\)/);
+    expect(result.stdout).toMatch(/perplexity +\d+\.\d{4} ± \d+\.\d{4} \(reference \d+\.\d{4}, [+-]\d+\.\d{3}% ± \d+\.\d{3}%\)/);
     expect(result.stdout).toMatch(/mean KL divergence +\d\.\d{4}e-\d+ ± \d\.\d{2}e-\d+/);
     expect(result.stdout).toMatch(/top-1 agreement +\d+\.\d{2}% ± \d+\.\d{2}%/);
   });

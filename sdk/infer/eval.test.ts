@@ -63,6 +63,7 @@ describe("evaluateAgainst", () => {
     const reference = tinyModel(2);
     const sequences = [[1, 4, 9, 9, 0, 19], [1, 2, 3]];
     const nlls: number[] = [];
+    const excesses: number[] = [];
     let referenceNll = 0;
     const klds: number[] = [];
     let agreed = 0;
@@ -73,6 +74,7 @@ describe("evaluateAgainst", () => {
         const q = logProbabilities(model.forward(sequence[pos], pos));
         const p = logProbabilities(reference.forward(sequence[pos], pos));
         nlls.push(-q[sequence[pos + 1]]);
+        excesses.push(p[sequence[pos + 1]] - q[sequence[pos + 1]]);
         referenceNll -= p[sequence[pos + 1]];
         klds.push(p.reduce((s, lp, i) => s + Math.exp(lp) * (lp - q[i]), 0));
         if (q.indexOf(Math.max(...q)) === p.indexOf(Math.max(...p))) agreed++;
@@ -91,6 +93,7 @@ describe("evaluateAgainst", () => {
     expect(result.top1Agreement).toBe(agreed / count);
     expect(result.standardErrors.perplexity).toBeCloseTo(Math.exp(mean(nlls)) * standardError(nlls), 8);
     expect(result.standardErrors.meanKld).toBeCloseTo(standardError(klds), 8);
+    expect(result.standardErrors.perplexityRatio).toBeCloseTo((result.perplexity / result.referencePerplexity) * standardError(excesses), 8);
     const agreement = agreed / count;
     expect(result.standardErrors.top1Agreement).toBeCloseTo(Math.sqrt((agreement * (1 - agreement)) / (count - 1)), 12);
   });
@@ -109,6 +112,9 @@ describe("evaluateAgainst", () => {
     expect(result.meanKld).toBe(0);
     expect(result.top1Agreement).toBe(1);
     expect(result.perplexity).toBe(result.referencePerplexity);
+    // Paired position by position, two identical models' log-likelihoods differ by nothing.
+    expect(result.standardErrors.perplexityRatio).toBe(0);
+    expect(result.standardErrors.perplexity).toBeGreaterThan(0);
   });
 
   it("int8 stories260K stays close to the lossless model on the default set", () => {

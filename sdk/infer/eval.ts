@@ -67,7 +67,16 @@ export interface Agreement {
    * "±": of the mean over positions (the perplexity's through its log), and of a proportion for the
    * agreement. A difference smaller than about two of them is not a difference this set can show.
    */
-  standardErrors: { perplexity: number; meanKld: number; top1Agreement: number };
+  standardErrors: {
+    perplexity: number;
+    /**
+     * Of perplexity / referencePerplexity, from the two models' log-likelihoods paired position by
+     * position, so much smaller than the perplexity's own when the models are close.
+     */
+    perplexityRatio: number;
+    meanKld: number;
+    top1Agreement: number;
+  };
 }
 
 export interface EvaluateOptions {
@@ -88,6 +97,7 @@ export function evaluateAgainst(model: LlamaModel, reference: LlamaModel, sequen
   }
   const nll = new MeanAccumulator();
   let referenceNll = 0;
+  const nllExcess = new MeanAccumulator();
   const kld = new MeanAccumulator();
   let agreed = 0;
   for (const sequence of sequences) {
@@ -100,8 +110,11 @@ export function evaluateAgainst(model: LlamaModel, reference: LlamaModel, sequen
       const target = sequence[pos + 1];
       const logZ = logSumExp(logits);
       const referenceLogZ = logSumExp(referenceLogits);
-      nll.add(logZ - logits[target]);
-      referenceNll += referenceLogZ - referenceLogits[target];
+      const modelLoss = logZ - logits[target];
+      const referenceLoss = referenceLogZ - referenceLogits[target];
+      nll.add(modelLoss);
+      referenceNll += referenceLoss;
+      nllExcess.add(modelLoss - referenceLoss);
       kld.add(klDivergence(referenceLogits, referenceLogZ, logits, logZ));
       if (argmax(logits) === argmax(referenceLogits)) agreed++;
     }
@@ -109,15 +122,17 @@ export function evaluateAgainst(model: LlamaModel, reference: LlamaModel, sequen
   const tokens = nll.count;
   if (tokens === 0) throw new QansError("INVALID_ARGUMENT", "no position was scored: the sequences are too short");
   const perplexity = Math.exp(nll.mean());
+  const referencePerplexity = Math.exp(referenceNll / tokens);
   const top1Agreement = agreed / tokens;
   return {
     perplexity,
-    referencePerplexity: Math.exp(referenceNll / tokens),
+    referencePerplexity,
     meanKld: kld.mean(),
     top1Agreement,
     tokens,
     standardErrors: {
       perplexity: perplexity * nll.standardError(),
+      perplexityRatio: (perplexity / referencePerplexity) * nllExcess.standardError(),
       meanKld: kld.standardError(),
       top1Agreement: tokens > 1 ? Math.sqrt((top1Agreement * (1 - top1Agreement)) / (tokens - 1)) : 0,
     },

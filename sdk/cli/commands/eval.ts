@@ -78,7 +78,7 @@ export async function evalCommand(argv: string[]): Promise<number> {
   await print(
     [
       `evaluated ${result.tokens} tokens: ${over}`,
-      `perplexity          ${result.perplexity.toFixed(4)} ± ${errors.perplexity.toFixed(4)} (reference ${result.referencePerplexity.toFixed(4)}, ${signedPercent(perplexityChange)})`,
+      `perplexity          ${result.perplexity.toFixed(4)} ± ${errors.perplexity.toFixed(4)} (reference ${result.referencePerplexity.toFixed(4)}, ${signedPercent(perplexityChange)} ± ${(errors.perplexityRatio * 100).toFixed(3)}%)`,
       `mean KL divergence  ${result.meanKld.toExponential(4)} ± ${errors.meanKld.toExponential(2)}`,
       `top-1 agreement     ${(result.top1Agreement * 100).toFixed(2)}% ± ${(errors.top1Agreement * 100).toFixed(2)}%`,
       "(± one standard error over the scored positions)",
