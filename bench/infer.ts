@@ -13,13 +13,15 @@
  * channels per matrix × U(10, 50), a model of what compression-aware scaling (spec §17) makes of a
  * model whose activations have outlier channels. --weights fitted|outliers|both picks them (both by
  * default). Each set is packed to its own file: PREFIX-fitted.qans and PREFIX-outliers.qans when
- * --model PREFIX is given (packed once, reused afterwards, kept), otherwise into a temporary folder
+ * --model PREFIX is given (packed once, by this script run again in a child process, reused
+ * afterwards, kept), otherwise into a temporary folder
  * that is removed. Each budget is planned separately for each workload
  * (generation only, prefill only), as an engine that knows its workload would, from one calibration
  * per workload. Measured speeds are the best (and the median) of --runs rounds, each running every
  * budget's model once, after a warm-up run; every run's logits are checked. The run fails (exit 1) when a plan's resident bytes exceed
  * its budget or when logits differ between plans: every holder computes the same products.
  */
+import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { cpus, release, tmpdir, totalmem } from "node:os";
@@ -50,6 +52,8 @@ const { values } = parseArgs({
     prefill: { type: "string", default: "64" },
     weights: { type: "string", default: "both" },
     model: { type: "string" },
+    // Internal: this script run again to pack one weight set to a path (see packInChild).
+    "pack-to": { type: "string" },
   },
 });
 if (!["fitted", "outliers", "both"].includes(values.weights)) throw new Error(`--weights is fitted, outliers or both, not ${values.weights}`);
@@ -135,12 +139,12 @@ interface WeightSet {
 /** The outlier channels added to the fitted set: the generator's defaults. */
 const OUTLIERS = { outlierChannels: DEFAULT_WEIGHTS.outlierChannels, outlierMin: DEFAULT_WEIGHTS.outlierMin, outlierMax: DEFAULT_WEIGHTS.outlierMax };
 
-async function weightSets(): Promise<WeightSet[]> {
+/** The weight sets --weights picks, and a line saying what was measured on stories260K. */
+async function weightSets(): Promise<{ sets: WeightSet[]; measured: string }> {
   const real = await importLlama2c(STORIES_PATH);
   const statistics = measureWeightStatistics(real, STORIES_PATH);
   const fitted = { ...paramsFromStatistics(statistics), outlierChannels: 0 };
   const { dim } = parseLlamaArchitecture(real.architecture, STORIES_PATH);
-  console.log(`measured on stories260K (${STORIES_PATH}), averaged over layers: ${describeStatistics(statistics, fitted)}`);
   const scaling = `std = c/sqrt(fan-in) is the assumption that carries the ${dim}-wide model's statistics to ${STORIES110M.dim} (and ${STORIES110M.hidden} for down)`;
   const sets: WeightSet[] = [
     { key: "fitted", title: "fitted to stories260K", note: `every kind fitted; ${scaling}; no outlier channels, as stories260K has none (no column RMS above 3x its matrix's median)`, params: fitted },
@@ -153,10 +157,17 @@ async function weightSets(): Promise<WeightSet[]> {
       params: { ...fitted, ...OUTLIERS },
     },
   ];
-  return sets.filter((set) => values.weights === "both" || values.weights === set.key);
+  return {
+    sets: sets.filter((set) => values.weights === "both" || values.weights === set.key),
+    measured: `measured on stories260K (${STORIES_PATH}), averaged over layers: ${describeStatistics(statistics, fitted)}`,
+  };
 }
 
 async function main(): Promise<number> {
+  if (values["pack-to"] !== undefined) {
+    await packWeightSet(values["pack-to"]);
+    return 0;
+  }
   const started = performance.now();
   const architecture = llamaArchitecture(STORIES110M);
   console.log("QANS inference bench: resident weights under a memory budget, predicted and measured");
@@ -165,20 +176,40 @@ async function main(): Promise<number> {
     `model: Llama shape of stories110M (dim ${STORIES110M.dim}, hidden ${STORIES110M.hidden}, ${STORIES110M.layers} layers, ${STORIES110M.heads} heads, vocab ${STORIES110M.vocab}, untied classifier), packed int8 per row, blocks of 2^17; plans count f32/int8/compressed holders of its ${matrixSpecs(parseLlamaArchitecture(architecture, "generated")).length} matrices`,
   );
   let failed = false;
-  for (const set of await weightSets()) {
+  const { sets, measured } = await weightSets();
+  console.log(measured);
+  for (const set of sets) {
     console.log("");
     console.log(`=== weights ${set.title}: ${set.note}`);
     console.log(describeWeights(set.params, STORIES110M));
-    failed = (await runWeightSet(set, architecture)) || failed;
+    failed = (await runWeightSet(set)) || failed;
   }
   console.log("");
   console.log(`${failed ? "FAIL" : "PASS"} (${((performance.now() - started) / 1000).toFixed(0)} s)`);
   return failed ? 1 : 0;
 }
 
+/**
+ * Packs a weight set in a child process (this script with --pack-to). Generating and packing 536 MB
+ * leaves this process's heap full of garbage that V8 collects on its helper threads for a while;
+ * measured here, that made the first calibration after an in-process pack up to a third slower than
+ * the runs it predicts.
+ */
+function packInChild(set: WeightSet, path: string): void {
+  const child = spawnSync(process.execPath, [...process.execArgv, process.argv[1], "--weights", set.key, "--pack-to", path], { stdio: ["ignore", "inherit", "inherit"] });
+  if (child.status !== 0) throw new Error(`packing the ${set.key} weights to ${path} failed (${child.status ?? child.signal})`);
+}
+
+/** The child's work: the one weight set of --weights, generated and packed int8 to --pack-to. */
+async function packWeightSet(path: string): Promise<void> {
+  const [set] = (await weightSets()).sets;
+  const started = performance.now();
+  const result = await packStreamToFile(llamaTensorData(planModel(STORIES110M, set.params)), { metadata: { generator: "qans bench/infer.ts" }, architecture: llamaArchitecture(STORIES110M) }, path, { mode: "int8" });
+  console.log(`packed ${formatBytes(result.inputBytes)} of F32 into ${formatBytes(result.bytes)} in ${((performance.now() - started) / 1000).toFixed(1)} s (${path})`);
+}
+
 /** Packs one weight set (or reuses its file) and runs every workload over the budgets; true when a hard check failed. */
-async function runWeightSet(set: WeightSet, architecture: ReturnType<typeof llamaArchitecture>): Promise<boolean> {
-  const plan = planModel(STORIES110M, set.params);
+async function runWeightSet(set: WeightSet): Promise<boolean> {
   let work: string | undefined;
   let path = values.model ? `${values.model}-${set.key}.qans` : undefined;
   if (!path || !existsSync(path)) {
@@ -186,9 +217,7 @@ async function runWeightSet(set: WeightSet, architecture: ReturnType<typeof llam
       work = mkdtempSync(join(tmpdir(), "qans-bench-infer-"));
       path = join(work, "model.qans");
     }
-    const packStart = performance.now();
-    const result = await packStreamToFile(llamaTensorData(plan), { metadata: { generator: "qans bench/infer.ts" }, architecture }, path, { mode: "int8" });
-    console.log(`packed ${formatBytes(result.inputBytes)} of F32 into ${formatBytes(result.bytes)} in ${((performance.now() - packStart) / 1000).toFixed(1)} s (${path})`);
+    packInChild(set, path);
   } else {
     console.log(`model file: ${path} (reused)`);
   }
