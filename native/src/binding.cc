@@ -479,23 +479,6 @@ NAN_METHOD(Dequantize) {
 
 // ---- Block jobs ---------------------------------------------------------------------------------
 
-// A Uint8Array's memory, kept alive by its backing store for as long as the job holds it, even if
-// the array is detached or collected meanwhile.
-struct Pinned {
-  std::shared_ptr<v8::BackingStore> store;
-  uint8_t* data = nullptr;
-  size_t length = 0;
-};
-
-bool pin_uint8(v8::Local<v8::Value> value, Pinned* out) {
-  if (!value->IsUint8Array()) return false;
-  v8::Local<v8::Uint8Array> view = value.As<v8::Uint8Array>();
-  out->length = view->Length();
-  out->data = static_cast<uint8_t*>(view_data(view));
-  out->store = view->Buffer()->GetBackingStore();
-  return true;
-}
-
 // False with an exception pending when a getter threw.
 bool get_property(v8::Local<v8::Object> object, const char* key, v8::Local<v8::Value>* value) {
   return Nan::Get(object, Nan::New(key).ToLocalChecked()).ToLocal(value);
@@ -558,8 +541,8 @@ bool parse_decode_job(v8::Local<v8::Value> value, const char* name, DecodeArgs* 
   if (!blocks_value->IsFloat64Array()) return invalid(usage + "blocks must be a Float64Array");
   // Every value is read now: from here on no script runs.
   Pinned pinned;
-  if (!pin_uint8(frame, &pinned)) return invalid(usage + "frame must be a Uint8Array");
-  args->job.frame = pinned.data;
+  if (!pin(frame, frame->IsUint8Array(), &pinned)) return invalid(usage + "frame must be a Uint8Array");
+  args->job.frame = pinned.bytes();
   args->job.frame_length = pinned.length;
   args->pins.push_back(std::move(pinned));
   args->job.streams.resize(stream_count);
@@ -573,8 +556,8 @@ bool parse_decode_job(v8::Local<v8::Value> value, const char* name, DecodeArgs* 
       args->tables.push_back(table);
     }
     if (!as_width(widths[s], &stream.width)) return invalid(where + "symbol width must be an integer from 1 to 8");
-    if (!pin_uint8(outs[s], &pinned)) return invalid(where + "out must be a Uint8Array");
-    stream.out = pinned.data;
+    if (!pin(outs[s], outs[s]->IsUint8Array(), &pinned)) return invalid(where + "out must be a Uint8Array");
+    stream.out = pinned.bytes();
     stream.out_length = pinned.length;
     args->pins.push_back(std::move(pinned));
   }
@@ -750,8 +733,8 @@ bool parse_encode_job(v8::Local<v8::Value> value, const char* name, EncodeArgs* 
     EncodeStream& stream = args->job.streams[s];
     const std::string where = usage + "stream " + std::to_string(s) + ": ";
     Pinned pinned;
-    if (!pin_uint8(symbols[s], &pinned)) return invalid(where + "symbols must be a Uint8Array");
-    stream.symbols = pinned.data;
+    if (!pin(symbols[s], symbols[s]->IsUint8Array(), &pinned)) return invalid(where + "symbols must be a Uint8Array");
+    stream.symbols = pinned.bytes();
     stream.count = pinned.length;
     args->pins.push_back(std::move(pinned));
     if (stream.count != args->job.streams[0].count) return invalid(where + "streams must hold the same number of symbols");

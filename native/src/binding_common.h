@@ -6,6 +6,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <memory>
 #include <string>
 
 #include "rans.h"
@@ -44,6 +45,30 @@ inline bool as_count(v8::Local<v8::Value> value, double max, uint64_t* out) {
 
 inline bool is_absent(v8::Local<v8::Value> value) {
   return value->IsUndefined() || value->IsNull();
+}
+
+// A typed array's memory, kept alive by its backing store for as long as a holder or job keeps it,
+// even if the array is detached or collected meanwhile.
+struct Pinned {
+  std::shared_ptr<v8::BackingStore> store;
+  void* data = nullptr;
+  size_t length = 0;  // elements
+
+  uint8_t* bytes() const { return static_cast<uint8_t*>(data); }
+};
+
+// Pins `value` when `matches` (the caller's check of its typed-array kind); false otherwise.
+inline bool pin(v8::Local<v8::Value> value, bool matches, Pinned* out) {
+  if (!matches) return false;
+  v8::Local<v8::TypedArray> view = value.As<v8::TypedArray>();
+  out->store = view->Buffer()->GetBackingStore();
+  // A detached or empty buffer may have no memory; kernels never dereference zero-length arrays,
+  // but give them a valid address all the same.
+  static uint64_t empty = 0;
+  char* base = static_cast<char*>(out->store->Data());
+  out->data = base == nullptr ? static_cast<void*>(&empty) : static_cast<void*>(base + view->ByteOffset());
+  out->length = view->Length();
+  return true;
 }
 
 }  // namespace qans

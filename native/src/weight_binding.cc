@@ -18,25 +18,6 @@ namespace {
 // 2 RANS), header byte 1, symbol count.
 constexpr size_t kBlockFields = 5;
 
-// A typed array's memory, kept alive by its backing store for as long as the holder keeps it, even
-// if the array is detached or collected meanwhile.
-struct Pinned {
-  std::shared_ptr<v8::BackingStore> store;
-  void* data = nullptr;
-  size_t length = 0;  // elements
-};
-
-bool pin(v8::Local<v8::Value> value, bool matches, Pinned* out) {
-  if (!matches) return false;
-  v8::Local<v8::TypedArray> view = value.As<v8::TypedArray>();
-  out->store = view->Buffer()->GetBackingStore();
-  static uint64_t empty = 0;
-  char* base = static_cast<char*>(out->store->Data());
-  out->data = base == nullptr ? static_cast<void*>(&empty) : static_cast<void*>(base + view->ByteOffset());
-  out->length = view->Length();
-  return true;
-}
-
 class WeightMatrixWrap : public Nan::ObjectWrap {
  public:
   WeightMatrix matrix;
