@@ -1,4 +1,5 @@
 import { QansError } from "../errors.js";
+import { gramMatrix } from "./gram.js";
 import { groupCount, quantizeRtn } from "./rtn.js";
 
 /** Added to the diagonal of XᵀX, as a fraction of its mean, so that the inverse exists (GPTQ's dampening). */
@@ -76,23 +77,12 @@ export class CompensatedRounder {
 }
 
 function dampedGram(x: Float32Array, count: number, cols: number): Float64Array {
-  const h = new Float64Array(cols * cols);
-  for (let t = 0; t < count; t++) {
-    const base = t * cols;
-    for (let j = 0; j < cols; j++) {
-      const xj = x[base + j];
-      if (xj === 0) continue;
-      for (let k = j; k < cols; k++) h[j * cols + k] += xj * x[base + k];
-    }
-  }
+  const h = gramMatrix(x, count, cols);
   let trace = 0;
   for (let j = 0; j < cols; j++) trace += h[j * cols + j];
   // A tiny absolute floor keeps H positive definite when the sample has no energy at all.
   const damp = DAMPENING * (trace / Math.max(1, cols)) + 1e-12;
-  for (let j = 0; j < cols; j++) {
-    h[j * cols + j] += damp;
-    for (let k = 0; k < j; k++) h[j * cols + k] = h[k * cols + j];
-  }
+  for (let j = 0; j < cols; j++) h[j * cols + j] += damp;
   return h;
 }
 

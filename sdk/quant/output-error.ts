@@ -1,4 +1,5 @@
 import { QansError } from "../errors.js";
+import { gramMatrix } from "./gram.js";
 
 /**
  * Measures a linear layer's output error ‖(W − Ŵ) Xᵀ‖² over calibration inputs X (one row per
@@ -81,19 +82,4 @@ export class OutputErrorMeter {
     }
     return sum;
   }
-}
-
-function gramMatrix(x: Float64Array, count: number, cols: number): Float64Array {
-  const gram = new Float64Array(cols * cols);
-  for (let t = 0; t < count; t++) {
-    const base = t * cols;
-    for (let j = 0; j < cols; j++) {
-      const xj = x[base + j];
-      if (xj === 0) continue;
-      const row = j * cols;
-      for (let k = j; k < cols; k++) gram[row + k] += xj * x[base + k];
-    }
-  }
-  for (let j = 0; j < cols; j++) for (let k = 0; k < j; k++) gram[j * cols + k] = gram[k * cols + j];
-  return gram;
 }
