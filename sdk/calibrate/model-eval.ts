@@ -5,8 +5,9 @@ import { prepareTensor, reconstructPrepared, type ChannelStatistics, type QuantS
 import type { TensorData } from "../tensor/tensor.js";
 import type { ModelWeights } from "./model-weights.js";
 
+/** Every field of a setting that changes the reconstruction. */
 function settingKey(setting: QuantSetting): string {
-  return `${setting.bits}/${setting.groupSize}/${setting.alpha}/${setting.prune}`;
+  return `${setting.bits}/${setting.groupSize}/${setting.alpha}/${setting.prune}/${setting.rounding ?? "nearest"}`;
 }
 
 /**
