@@ -217,7 +217,9 @@ describe("a set whose shards changed", () => {
     view.setUint16(10, 3, true);
     resealFileHeader(bytes);
     await writeFile(path, bytes);
-    expect((await verifySource((await QansReader.openLocation(path)).source)).version.minor).toBe(3);
+    const reader = await QansReader.openLocation(path);
+    expect((await verifySource(reader.source)).version.minor).toBe(3);
+    await reader.close();
     const set = await openModel(setPath);
     expect(await codeOfAsync(set.readTensor(base.result.shards[2].tensors[0]))).toBe("INDEX_MISMATCH");
     await expect(set.readTensor(base.result.shards[2].tensors[0])).rejects.toThrow(/trailer checksum/);
