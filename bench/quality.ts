@@ -200,6 +200,11 @@ async function storiesTable(seed: number): Promise<{ rows: Row[]; notes: string[
       notes.push(`int${bits} ${label}: ${describePlan(plan)}`);
     }
   }
+  // The file `qans pack --mode int8 --group 32 --calib samples:8` writes: the whole grid searched at that width and group.
+  log("int8 g32, searched");
+  const int8Searched = await planQuantization(bench.model, { bits: 8, groupSize: 32, calibration });
+  await bench.packed("QANS int8 g32, searched (pack --mode int8 --group 32 --calib)", {}, int8Searched);
+  notes.push(`int8 g32 searched: ${describePlan(int8Searched)}`);
 
   log("bit allocation over the full grid: measuring every tensor, probing sensitivities");
   const search = QuantizationSearch.create(bench.model, { calibration, onProgress: log });

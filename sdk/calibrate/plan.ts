@@ -91,7 +91,7 @@ export class QuantizationSearch {
     const statistics = calibration ? layerStatistics(calibration) : undefined;
     const grid = searchGrid(options);
     progress(`measuring ${tensors.length} tensors under up to ${gridSize(grid, calibration !== undefined)} settings each`);
-    const measured = tensors.map((tensor) => evaluateCandidates(tensor, grid, statistics?.get(tensor.name), log2Block));
+    const measured = tensors.map((tensor) => evaluateCandidates(tensor, gridFor(tensor, grid), statistics?.get(tensor.name), log2Block));
     const evaluator = calibration ? new QuantizedModelEvaluator(calibration.architecture, modelWeights(model), tensors, statistics) : undefined;
     let weights: number[];
     if (evaluator && calibration) {
@@ -133,14 +133,23 @@ export class QuantizationSearch {
 }
 
 /**
- * The calibration statistics the search uses: every linear layer's but the token embedding's. The
- * embedding is also read row by row as a lookup table, where a per-input-channel scale or an
- * activation-weighted pruning score trades columns against each other in a way its classifier
- * statistics (when tied) do not measure; it is searched on weight statistics, like a model without
- * calibration, and its sensitivity probe covers both uses.
+ * The calibration statistics the search uses: every linear layer's inputs, the tied classifier's
+ * under the token embedding's name. The embedding is also read row by row as a lookup table, where
+ * a per-input-channel scale or an activation-weighted pruning score would trade columns against
+ * each other in a way its classifier inputs do not measure: its channel maxima are replaced by
+ * ones, so that pruning scores it by |W| as without calibration, and `gridFor` searches no scale
+ * for it. Its sample stays, for the classifier's output error and compensated rounding.
  */
 function layerStatistics(calibration: CalibrationData): Map<string, LinearInputStatistics> {
-  return new Map([...calibration.statistics].filter(([name]) => name !== EMBEDDING_NAME));
+  const statistics = new Map(calibration.statistics);
+  const embedding = statistics.get(EMBEDDING_NAME);
+  if (embedding !== undefined) statistics.set(EMBEDDING_NAME, { ...embedding, absMax: new Float32Array(embedding.cols).fill(1) });
+  return statistics;
+}
+
+/** The grid searched for a tensor: the token embedding's without a per-input-channel scale (see layerStatistics). */
+function gridFor(tensor: TensorData, grid: SearchGrid): SearchGrid {
+  return tensor.name === EMBEDDING_NAME ? { ...grid, alphas: [null] } : grid;
 }
 
 function settingsOf(candidates: Map<string, Candidate>): Map<string, QuantSetting> {
@@ -189,7 +198,7 @@ function fixedSettings(
   const settings = new Map<string, QuantSetting>();
   for (const tensor of tensors) {
     const stats = statistics.get(tensor.name);
-    const measured = evaluateCandidates(tensor, grid, stats, options.log2Block);
+    const measured = evaluateCandidates(tensor, gridFor(tensor, grid), stats, options.log2Block);
     const rates = evaluateCandidates(tensor, { bits: [bits, neighbour], groupSizes: [groupSize], alphas: [null], prunes: [0], roundings: ["nearest"] }, stats, options.log2Block);
     // A grid of compensated rounding only has nothing to offer a tensor without a calibration sample.
     settings.set(tensor.name, measured.candidates.length === 0 ? fixed : settingOf(cheapestAt(measured, exchangeRate(rates))));
