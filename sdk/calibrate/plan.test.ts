@@ -102,4 +102,20 @@ describe("planQuantization at a fixed bit width", () => {
     const uncalibrated = await planQuantization(model, { bits: 6, prune: 0.1 });
     expect([...uncalibrated.settings.values()].every((s) => s.alpha === null && s.prune === 0.1)).toBe(true);
   });
+
+  it("searches the tied embedding without a scale, prunes it by |W|, and rounds it with the classifier's inputs", async () => {
+    const embedding = "model.embed_tokens.weight";
+    const tensor = model.tensors.find((t) => t.name === embedding)!;
+    const scaled = await planQuantization(model, { bits: 4, groupSize: 0, calibration, grid: { alphas: [1], prunes: [0], roundings: ["nearest"] } });
+    expect(scaled.settings.get(embedding)!.alpha).toBeNull();
+    expect([...scaled.settings.values()].some((s) => s.alpha === 1)).toBe(true);
+    // Pruning by |W|: the same zeros as pruning without calibration.
+    const pruned = applyPlan(model, await planQuantization(model, { bits: 8, groupSize: 0, prune: 0.3, calibration, grid: { alphas: [null], roundings: ["nearest"] } }));
+    const weightOnly = applyPlan(model, await planQuantization(model, { bits: 8, groupSize: 0, prune: 0.3 }));
+    const data = (planned: typeof pruned) => planned.model.tensors.find((t) => t.name === embedding)!.data;
+    expect(data(pruned)).toEqual(data(weightOnly));
+    expect(data(pruned)).not.toEqual(tensor.data);
+    const rounded = await planQuantization(model, { bits: 3, groupSize: 0, calibration, grid: { alphas: [null], prunes: [0], roundings: ["compensated"] } });
+    expect(rounded.settings.get(embedding)!.rounding).toBe("compensated");
+  });
 });
