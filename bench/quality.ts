@@ -35,7 +35,7 @@ import { parseSeedArg } from "./lib/seed-arg.js";
 import { formatExcess, formatTable } from "./lib/table.js";
 
 const CALIBRATION_SAMPLES = 8;
-const KLD_TARGETS = [0.003, 0.006, 0.009, 0.012, 0.03, 0.08, 0.15, 0.25];
+const KLD_TARGETS = [0.003, 0.006, 0.009, 0.012, 0.03, 0.08, 0.11, 0.13, 0.15, 0.25];
 /** Targets for the allocation restricted to bit widths and group sizes, to show what the rest adds. */
 const WIDTH_ONLY_TARGETS = [0.006, 0.03, 0.15];
 /** Nominal GGUF sizes, as the formats define them for rows that are a multiple of 32. */
