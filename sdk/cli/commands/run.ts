@@ -64,19 +64,31 @@ export async function runCommand(argv: string[]): Promise<number> {
   text.push(prompt[0]);
   let promptSeconds = 0;
   let generated = 0;
+  // The time from asking for a sampled token to having it: the forward pass and sampling, without
+  // writing the text, which on a small model takes longer than the model and which the planner's
+  // prediction does not count.
+  let modelSeconds = 0;
   const started = performance.now();
+  let asked = started;
   for (const { token, sampled } of generateTokens(model, { prompt, maxNewTokens, sampler, stopTokens: tokenizer.stopTokens, batchPrefill: true })) {
-    if (sampled) generated++;
-    else promptSeconds = (performance.now() - started) / 1000;
+    const now = performance.now();
+    if (sampled) {
+      generated++;
+      modelSeconds += (now - asked) / 1000;
+    } else {
+      promptSeconds = (now - started) / 1000;
+    }
     await writeOut(text.push(token));
+    asked = performance.now();
   }
   const seconds = (performance.now() - started) / 1000;
   await writeOut(`${text.end()}\n`);
   const generationSeconds = seconds - promptSeconds;
-  const rate = generationSeconds > 0 ? (generated / generationSeconds).toFixed(1) : "n/a";
+  const rate = (s: number) => (s > 0 ? (generated / s).toFixed(1) : "n/a");
   const resident = model.residentWeightBytes;
   process.stderr.write(
-    `prompt: ${prompt.length} tokens in ${promptSeconds.toFixed(3)} s; generated: ${generated} tokens in ${generationSeconds.toFixed(3)} s, ${rate} tokens/s; resident weights: ${resident} bytes (${formatBytes(resident)})\n`,
+    `prompt: ${prompt.length} tokens in ${promptSeconds.toFixed(3)} s; generated: ${generated} tokens in ${generationSeconds.toFixed(3)} s, ${rate(generationSeconds)} tokens/s ` +
+      `(the model ${modelSeconds.toFixed(3)} s, ${rate(modelSeconds)} tokens/s; the rest writing the text); resident weights: ${resident} bytes (${formatBytes(resident)})\n`,
   );
   return 0;
 }
