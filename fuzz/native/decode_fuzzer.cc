@@ -28,6 +28,7 @@
 #include "rans.h"
 #include "rans_dispatch.h"
 #include "thread_pool.h"
+#include "weight_matrix.h"
 
 namespace {
 
@@ -45,6 +46,16 @@ constexpr uint32_t kMaxJobBlocks = 64;
 constexpr uint32_t kMaxJobStreams = 4;
 // Bytes one allocation of the symbol-buffer pool may ask for.
 constexpr size_t kMaxPoolBytes = size_t{8} << 20;
+// Weight matrices: rows and columns (a row may span blocks of 2^12), elements of a usual matrix (up
+// to three blocks) and of a large one (with 3 inputs or more, past the 2^17 multiply-adds from which
+// weight_product hands blocks to the thread pool), inputs per product (the AVX-512 dot kernel takes
+// them 4 at a time, then one by one), and threads of the several-thread product.
+constexpr uint32_t kMaxWeightRows = 256;
+constexpr uint32_t kMaxWeightCols = 16384;
+constexpr size_t kMaxWeightElements = size_t{3} << 12;
+constexpr size_t kMaxLargeWeightElements = size_t{3} << 14;
+constexpr uint32_t kMaxWeightInputs = 5;
+constexpr unsigned kWeightProductThreads = 3;
 
 // ---- Reporting ----------------------------------------------------------------------------------
 
@@ -430,6 +441,22 @@ void fuzz_float_planes(Input& in) {
   }
 }
 
+// Elements [first, first + count) of spec §8.3's reconstruction, in binary32 as written there.
+void reference_dequantize(const DequantParams& q, const uint8_t* symbols, uint64_t first, size_t count, float* out) {
+  const uint64_t groups = q.group_size == 0 ? 1 : (q.cols + q.group_size - 1) / q.group_size;
+  for (size_t k = 0; k < count; k++) {
+    const uint64_t e = first + k;
+    const uint64_t i = e / q.cols;
+    const uint64_t j = e % q.cols;
+    const uint64_t g = q.group_size == 0 ? 0 : j / q.group_size;
+    const int32_t z = q.zero_points ? q.zero_points[i * groups + g] : 1 << (q.bits - 1);
+    const float a = static_cast<float>(static_cast<int32_t>(symbols[k]) - z);
+    float p = a * q.deltas[i * groups + g];
+    if (q.input_scale) p = p / q.input_scale[j];
+    out[k] = p;
+  }
+}
+
 bool same_float_bits(float a, float b) {
   uint32_t x, y;
   std::memcpy(&x, &a, 4);
@@ -473,17 +500,7 @@ void fuzz_dequantize(Input& in) {
   q.input_scale = scale.empty() ? nullptr : scale.data();
 
   std::vector<float> expected(count);
-  for (size_t k = 0; k < count; k++) {
-    const uint64_t e = first + k;
-    const uint64_t i = e / q.cols;
-    const uint64_t j = e % q.cols;
-    const uint64_t g = q.group_size == 0 ? 0 : j / q.group_size;
-    const int32_t z = q.zero_points ? q.zero_points[i * groups + g] : 1 << (q.bits - 1);
-    const float a = static_cast<float>(static_cast<int32_t>(symbols[k]) - z);
-    float p = a * q.deltas[i * groups + g];
-    if (q.input_scale) p = p / q.input_scale[j];
-    expected[k] = p;
-  }
+  reference_dequantize(q, symbols.data(), first, count, expected.data());
   for (int level = 0; level < level_count(); level++) {
     std::unique_ptr<float[]> out(new float[count]);
     dequantize(q, symbols.data(), first, count, out.get(), static_cast<SimdLevel>(level));
@@ -495,10 +512,14 @@ void fuzz_dequantize(Input& in) {
   }
 }
 
+// True when [offset, offset + length) lies within [0, limit), without overflow.
+bool inside(uint64_t offset, uint64_t length, uint64_t limit) {
+  return offset <= limit && length <= limit - offset;
+}
+
 // What check_decode_job must accept (block_jobs.h): every block inside the frame, of an existing
 // stream, with its symbols inside that stream's output, and (RANS) a table and a lane code up to 5.
 bool job_acceptable(const DecodeJob& job) {
-  const auto inside = [](uint64_t offset, uint64_t length, uint64_t limit) { return offset <= limit && length <= limit - offset; };
   for (const DecodeBlock& block : job.blocks) {
     if (block.stream >= job.streams.size()) return false;
     if (!inside(block.header_offset, 16, job.frame_length) || !inside(block.payload_offset, block.payload_length, job.frame_length)) return false;
@@ -778,9 +799,386 @@ void fuzz_symbol_buffers(Input& in) {
   for (size_t i = held.size(); i-- > 0;) release(held[i]);
 }
 
+// ---- Weight matrices (operation 8) --------------------------------------------------------------
+
+// Spec §9's RAW payload of `count` symbols of `width` bits: the little-endian bit string, zero after
+// the last symbol.
+std::vector<uint8_t> reference_pack(const uint8_t* symbols, size_t count, uint32_t width) {
+  std::vector<uint8_t> payload((uint64_t{count} * width + 7) / 8, 0);
+  for (size_t i = 0; i < count; i++) {
+    for (uint32_t b = 0; b < width; b++) {
+      const uint64_t t = uint64_t{i} * width + b;
+      payload[t / 8] |= static_cast<uint8_t>(((symbols[i] >> b) & 1u) << (t % 8));
+    }
+  }
+  return payload;
+}
+
+// What check_weight_matrix must accept (weight_matrix.h, the rules the binding also applies): at most
+// 2^53 elements; a value array, or quantisation parameters for the matrix's shape (bits 2..8, group
+// size up to 2^24, deltas) and symbols or, compressed, log2 block 12..20 (spec §13) with one block
+// per 2^log2 symbols, each of 2^log2 symbols but the last, every payload inside the frame, modes RAW,
+// CONST (a symbol that fits the bits) and RANS (a table and a lane code up to 5). Pointers are only
+// needed when there are elements.
+bool weight_matrix_acceptable(const WeightMatrix& m) {
+  const unsigned __int128 product = static_cast<unsigned __int128>(m.rows) * m.cols;
+  if (product > (uint64_t{1} << 53)) return false;
+  const uint64_t elements = static_cast<uint64_t>(product);
+  if (m.kind == WeightKind::F32) return m.values != nullptr || elements == 0;
+  const DequantParams& q = m.quant;
+  if (q.rows != m.rows || q.cols != m.cols || q.bits < 2 || q.bits > 8 || q.group_size > (uint64_t{1} << 24)) return false;
+  if (q.deltas == nullptr && elements > 0) return false;
+  if (m.kind == WeightKind::Symbols) return m.symbols != nullptr || elements == 0;
+  if (m.kind != WeightKind::Compressed || m.log2_block < 12 || m.log2_block > 20) return false;
+  const uint64_t block_size = uint64_t{1} << m.log2_block;
+  if (m.blocks.size() != (elements + block_size - 1) / block_size) return false;
+  for (size_t b = 0; b < m.blocks.size(); b++) {
+    const WeightBlock& block = m.blocks[b];
+    if (block.count != std::min(block_size, elements - b * block_size)) return false;
+    if (!inside(block.payload_offset, block.payload_length, m.frame_length)) return false;
+    switch (block.mode) {
+      case BlockAction::Raw: break;
+      case BlockAction::Const:
+        if (block.header_param >= (1u << q.bits)) return false;
+        break;
+      case BlockAction::Rans:
+        if (m.table == nullptr || block.header_param > kRansMaxLaneCode) return false;
+        break;
+      default: return false;
+    }
+  }
+  return true;
+}
+
+// Every block of an accepted compressed matrix decoded by the spec's rules (§10.2's loop, §9's RAW
+// bit string, the CONST fill) into symbols[0, rows x cols): the first block that fails, as
+// weight_product reports it.
+ProductFailure reference_decode_weight_blocks(const WeightMatrix& m, const Table& table, uint8_t* symbols) {
+  const size_t block_size = size_t{1} << m.log2_block;
+  for (size_t b = 0; b < m.blocks.size(); b++) {
+    const WeightBlock& block = m.blocks[b];
+    const uint8_t* payload = m.frame + block.payload_offset;
+    uint8_t* out = symbols + b * block_size;
+    Status status = Status::Ok;
+    switch (block.mode) {
+      case BlockAction::Const:
+        std::memset(out, block.header_param, block.count);
+        break;
+      case BlockAction::Raw:
+        status = reference_unpack(payload, block.payload_length, block.count, m.quant.bits, out);
+        break;
+      case BlockAction::Rans:
+        status = reference_rans_decode(payload, block.payload_length, block.count, rans_lanes_of_code(block.header_param), table, out);
+        break;
+      default:
+        fail("reference_decode_weight_blocks: block %zu of an accepted matrix has mode %d", b, static_cast<int>(block.mode));
+    }
+    if (status != Status::Ok) return {status, b};
+  }
+  return {};
+}
+
+// out[i * rows + r]: row r of the dequantised matrix `w` . input i, in dot_rows.h's order: binary64
+// products, 16 partial sums over the columns in order, the fixed tree, one rounding to binary32.
+std::vector<float> reference_weight_product(const std::vector<float>& w, size_t rows, size_t cols, const float* xs, size_t n) {
+  std::vector<float> out(n * rows);
+  for (size_t i = 0; i < n; i++) {
+    for (size_t r = 0; r < rows; r++) {
+      double partial[16] = {};
+      for (size_t c = 0; c < cols; c++) partial[c % 16] += static_cast<double>(w[r * cols + c]) * static_cast<double>(xs[i * cols + c]);
+      for (size_t step = 8; step >= 1; step /= 2) {
+        for (size_t j = 0; j < step; j++) partial[j] += partial[j + step];
+      }
+      out[i * rows + r] = static_cast<float>(partial[0]);
+    }
+  }
+  return out;
+}
+
+// `count` finite binary32 values from a xorshift generator: random signs and mantissas, binary
+// exponents within `span` of 0 (down to subnormals when span reaches 127), every 16th value ±0.
+std::unique_ptr<float[]> weight_inputs(size_t count, uint32_t seed, uint32_t span) {
+  std::unique_ptr<float[]> values(new float[count]);
+  uint32_t state = seed | 1;
+  for (size_t i = 0; i < count; i++) {
+    state ^= state << 13;
+    state ^= state >> 17;
+    state ^= state << 5;
+    const uint32_t exponent = 127 + state % (2 * span + 1) - span;
+    uint32_t bits = (state & 0x80000000u) | (state >> 9 & 0x7fffffu);
+    if ((state >> 4) % 16 != 0) bits |= exponent << 23;
+    else bits &= 0x80000000u;
+    std::memcpy(&values[i], &bits, 4);
+  }
+  return values;
+}
+
+// The products of an accepted compressed matrix at every level and as a symbol matrix at the
+// highest, or (`threads`) at the highest level on one thread and on several: the same failure
+// (status and block) as the spec's decoding, or every output bit for bit the spec's reconstruction
+// multiplied in dot_rows.h's order.
+void check_weight_products(const WeightMatrix& m, const Table& table, const float* xs, size_t n, bool threads) {
+  const size_t elements = m.rows * m.cols;
+  std::vector<uint8_t> symbols(elements);
+  const ProductFailure want = reference_decode_weight_blocks(m, table, symbols.data());
+  std::vector<float> expected;
+  if (want.status == Status::Ok) {
+    std::vector<float> weights(elements);
+    reference_dequantize(m.quant, symbols.data(), 0, elements, weights.data());
+    expected = reference_weight_product(weights, m.rows, m.cols, xs, n);
+  }
+  const auto check = [&](const WeightMatrix& matrix, int level, const char* how) {
+    std::unique_ptr<float[]> out(new float[n * m.rows]);
+    std::fill(out.get(), out.get() + n * m.rows, std::nanf(""));
+    const ProductFailure got = weight_product(matrix, xs, n, out.get(), static_cast<SimdLevel>(level));
+    if (got.status != want.status || got.block != want.block) {
+      fail("weight_product%s at level %s: %s at block %zu, the spec's decoding gives %s at block %zu (%zu x %zu, %u bits, %zu blocks)", how, level_name(level),
+           status_code(got.status), got.block, status_code(want.status), want.block, m.rows, m.cols, m.quant.bits, m.blocks.size());
+    }
+    if (want.status != Status::Ok) return;
+    for (size_t o = 0; o < n * m.rows; o++) {
+      if (!same_float_bits(out[o], expected[o])) {
+        fail("weight_product%s at level %s: output %zu (input %zu, row %zu) is %a, the spec and dot_rows.h's order give %a (%zu x %zu, %u bits, group %llu, %zu blocks of 2^%u)",
+             how, level_name(level), o, o / m.rows, o % m.rows, out[o], expected[o], m.rows, m.cols, m.quant.bits, static_cast<unsigned long long>(m.quant.group_size),
+             m.blocks.size(), m.log2_block);
+      }
+    }
+  };
+  const int top = level_count() - 1;
+  if (threads) {
+    // A large matrix for the thread pool's sake: the levels meet the same code on smaller ones.
+    check(m, top, "");
+    set_thread_count(kWeightProductThreads);
+    check(m, top, " on several threads");
+    set_thread_count(1);
+    return;
+  }
+  for (int level = 0; level < level_count(); level++) check(m, level, "");
+  if (want.status != Status::Ok) return;
+  // The same symbols held decoded: the resident path, which decodes no block.
+  WeightMatrix resident;
+  resident.kind = WeightKind::Symbols;
+  resident.rows = m.rows;
+  resident.cols = m.cols;
+  resident.symbols = symbols.data();
+  resident.quant = m.quant;
+  const std::string problem = check_weight_matrix(resident);
+  if (!problem.empty()) fail("check_weight_matrix refuses the symbol matrix of an accepted compressed one: %s", problem.c_str());
+  check(resident, top, " of the symbols held decoded");
+}
+
+// One inconsistency of a matrix that was consistent, picked by `kind`; `value` sizes it. Each makes
+// the matrix one that weight_matrix_acceptable refuses, or (by chance) leaves it acceptable, and
+// changes nothing that would make the arrays the matrix points to too short for an acceptable one.
+void make_inconsistent(WeightMatrix* m, uint8_t kind, uint32_t value) {
+  std::vector<WeightBlock>& blocks = m->blocks;
+  WeightBlock* block = blocks.empty() ? nullptr : &blocks[value % blocks.size()];
+  const uint32_t high = value >> 8;
+  switch (kind % 16) {
+    case 0:  // A block too few, or one too many.
+      if (!blocks.empty() && (value & 1)) blocks.pop_back();
+      else blocks.push_back(WeightBlock{0, 0, BlockAction::Const, 0, high % 8192});
+      break;
+    case 1:  // A wrong symbol count.
+      if (block) block->count = high % (size_t{3} << m->log2_block);
+      break;
+    case 2:  // A payload that starts past the frame, or ends past it, or whose end overflows.
+      if (block) block->payload_offset = m->frame_length + high % 3;
+      break;
+    case 3:
+      if (block) block->payload_length = (value & 1) ? SIZE_MAX - high % 4 : m->frame_length - block->payload_offset + 1 + high % 3;
+      break;
+    case 4:  // A RANS block without a table.
+      if (block) block->mode = BlockAction::Rans;
+      m->table = nullptr;
+      break;
+    case 5:  // A lane code above 5.
+      if (block) block->mode = BlockAction::Rans, block->header_param = static_cast<uint8_t>(6 + high % 250);
+      break;
+    case 6:  // A CONST symbol wider than the bits.
+      if (block) block->mode = BlockAction::Const, block->header_param = static_cast<uint8_t>(high | (1u << (m->quant.bits % 8)));
+      break;
+    case 7:  // A mode other than RAW, CONST and RANS.
+      if (block) block->mode = static_cast<BlockAction>(3 + high % 253);
+      break;
+    case 8: {  // Another block size, the blocks cut to it (a size below 2^12 gives many blocks).
+      m->log2_block = (value & 1) ? 4 + high % 8 : high % 64;
+      const size_t elements = m->rows * m->cols;
+      if (m->log2_block >= 4 && m->log2_block <= 11) {
+        const size_t size = size_t{1} << m->log2_block;
+        const WeightBlock like = blocks.empty() ? WeightBlock{} : blocks[0];
+        blocks.assign((elements + size - 1) / size, like);
+        for (size_t b = 0; b < blocks.size(); b++) blocks[b].count = std::min(size, elements - b * size);
+      }
+      break;
+    }
+    case 9:  // Bits outside 2..8 (or, by chance, other valid bits: the table then has another width).
+      m->quant.bits = value % 16;
+      break;
+    case 10:  // A group size above 2^24.
+      m->quant.group_size = (uint64_t{1} << 24) + 1 + high;
+      break;
+    case 11:  // Parameters for another shape.
+      if (value & 1) m->quant.rows += 1 + high % 4;
+      else m->quant.cols += 1 + high % 4;
+      break;
+    case 12:  // No deltas.
+      m->quant.deltas = nullptr;
+      break;
+    case 13:  // More than 2^53 elements.
+      if (m->cols > 0) m->rows = m->quant.rows = (uint64_t{1} << 53) / m->cols + 1 + high % 4;
+      break;
+    case 14:  // Another kind, without its array.
+      m->kind = (value & 1) ? WeightKind::F32 : WeightKind::Symbols;
+      break;
+    case 15:  // An unknown kind.
+      m->kind = static_cast<WeightKind>(3 + high % 253);
+      break;
+  }
+}
+
+// 8: a compressed weight matrix as the binding builds it from a file's tensor frame (weight_matrix.h):
+//    check_weight_matrix must refuse exactly the matrices weight_matrix_acceptable refuses; an
+//    accepted one is multiplied with 1 to 5 inputs (check_weight_products).
+//    Fields: bits byte (2 + byte % 7); flags byte (bit 0 asymmetric, bit 1 input scale, bit 2 one
+//    group per row, bit 3 the frame encoded here, bit 5 one inconsistency; bits 4 and 6 both set:
+//    large, up to 3 x 2^14 elements, multiplied on one thread and on several); u32 group size (bit
+//    31 clear: 1 + value % cols, set: 1 + value % 2^24); u16 rows (% 257) and u16 cols (% 16385),
+//    rows then lowered to the element limit; log2 block byte (bit 7 clear: 12 + byte % 2, set: 12 +
+//    byte % 9); a table section for 2^bits symbols; inputs byte (1 + byte % 5), u32 input seed and
+//    exponent span byte (% 128) for weight_inputs; inconsistency byte and u32 value
+//    (make_inconsistent); u32 corruption (a non-zero low byte is XORed into frame byte (value >> 8)
+//    % length); per block (one per 2^log2 symbols) a mode byte (% 3: RAW, CONST, RANS), header byte
+//    1 (below 0xc0 folded into a valid CONST symbol or lane code), u32 payload offset and u32
+//    payload length (folded into the frame); then the deltas (f32), zero points (u8) and input
+//    scales (f32), any values. The rest is the frame. With flag bit 3 it is instead the symbols
+//    (repeated to fill the matrix, masked to the bits; a CONST block's all its own symbol), which
+//    are encoded as the blocks' modes say (RANS on the block's lane code, with a table of their
+//    counts at the table section's k) into a frame with the blocks placed as spec §9 places them.
+void fuzz_weight_product(Input& in) {
+  DequantParams q;
+  q.bits = 2 + in.u8() % 7;
+  const uint8_t flags = in.u8();
+  const bool encode = flags & 8, large = (flags & 0x50) == 0x50, inconsistent = flags & 32;
+  const uint32_t group_field = in.u32();
+  const uint32_t row_field = in.u16() % (kMaxWeightRows + 1);
+  const size_t cols = in.u16() % (kMaxWeightCols + 1);
+  const size_t max_elements = large ? kMaxLargeWeightElements : kMaxWeightElements;
+  const size_t rows = cols == 0 ? row_field : std::min<size_t>(row_field, std::max<size_t>(1, max_elements / cols));
+  const size_t elements = rows * cols;
+  const uint32_t modulus = (group_field >> 31) ? 1u << 24 : static_cast<uint32_t>(std::max<size_t>(1, cols));
+  q.group_size = (flags & 4) ? 0 : 1 + (group_field & 0x7fffffffu) % modulus;
+  q.rows = rows;
+  q.cols = cols;
+  const uint8_t log2_byte = in.u8();
+  const uint32_t log2_block = (log2_byte & 0x80) ? 12 + (log2_byte & 0x7f) % 9 : 12 + log2_byte % 2;
+  const Table read = read_table(in, q.bits);
+  const size_t n = 1 + in.u8() % kMaxWeightInputs;
+  const uint32_t input_seed = in.u32();
+  const uint32_t span = in.u8() % 128;
+  const uint8_t inconsistency = in.u8();
+  const uint32_t inconsistency_value = in.u32();
+  const uint32_t corruption = in.u32();
+
+  const size_t block_size = size_t{1} << log2_block;
+  std::vector<WeightBlock> blocks((elements + block_size - 1) / block_size);
+  const uint8_t mask = static_cast<uint8_t>((1u << q.bits) - 1);
+  for (size_t b = 0; b < blocks.size(); b++) {
+    WeightBlock& block = blocks[b];
+    block.mode = static_cast<BlockAction>(in.u8() % 3);
+    const uint8_t param = in.u8();
+    block.header_param = param >= 0xc0 ? param : block.mode == BlockAction::Rans ? param % (kRansMaxLaneCode + 1) : block.mode == BlockAction::Const ? param & mask : param;
+    block.payload_offset = in.u32();
+    block.payload_length = in.u32();
+    block.count = std::min(block_size, elements - b * block_size);
+  }
+  const uint64_t groups = q.group_size == 0 ? 1 : (cols + q.group_size - 1) / q.group_size;
+  std::vector<float> deltas(rows * groups);
+  for (float& d : deltas) d = in.f32();
+  std::vector<uint8_t> zero_points;
+  if (flags & 1) {
+    zero_points.resize(rows * groups);
+    for (uint8_t& z : zero_points) z = in.u8();
+  }
+  std::vector<float> scale;
+  if (flags & 2) {
+    scale.resize(cols);
+    for (float& s : scale) s = in.f32();
+  }
+  q.deltas = deltas.data();
+  q.zero_points = zero_points.empty() ? nullptr : zero_points.data();
+  q.input_scale = scale.empty() ? nullptr : scale.data();
+
+  Table table = read;
+  std::vector<uint8_t> frame_bytes;
+  if (encode) {
+    std::vector<uint8_t> symbols(elements, 0);
+    for (size_t i = 0; i < elements && in.rest_size() > 0; i++) symbols[i] = in.rest()[i % in.rest_size()] & mask;
+    for (size_t b = 0; b < blocks.size(); b++) {
+      if (blocks[b].mode == BlockAction::Const) std::memset(symbols.data() + b * block_size, blocks[b].header_param & mask, blocks[b].count);
+    }
+    table = table_for(symbols.data(), elements, q.bits, read.k >= 10 && read.k <= 15 ? read.k : 10 + read.k % 6);
+    for (size_t b = 0; b < blocks.size(); b++) {
+      WeightBlock& block = blocks[b];
+      const uint8_t* block_symbols = symbols.data() + b * block_size;
+      std::vector<uint8_t> payload;
+      if (block.mode == BlockAction::Const) {
+        block.header_param &= mask;
+      } else if (block.mode == BlockAction::Raw) {
+        payload = reference_pack(block_symbols, block.count, q.bits);
+      } else {
+        block.header_param %= kRansMaxLaneCode + 1;
+        payload = reference_rans_encode(block_symbols, block.count, rans_lanes_of_code(block.header_param), table);
+      }
+      // The block header at align64(position + 16) - 16 (left zero: products do not read it).
+      block.payload_offset = (frame_bytes.size() + 16 + 63) / 64 * 64;
+      block.payload_length = payload.size();
+      frame_bytes.resize(block.payload_offset);
+      frame_bytes.insert(frame_bytes.end(), payload.begin(), payload.end());
+    }
+  } else {
+    frame_bytes.assign(in.rest(), in.rest() + in.rest_size());
+    for (WeightBlock& block : blocks) {
+      block.payload_offset = bounded(static_cast<uint32_t>(block.payload_offset), frame_bytes.size());
+      block.payload_length = bounded(static_cast<uint32_t>(block.payload_length), frame_bytes.size() - block.payload_offset);
+    }
+  }
+  if ((corruption & 0xff) != 0 && !frame_bytes.empty()) frame_bytes[(corruption >> 8) % frame_bytes.size()] ^= static_cast<uint8_t>(corruption);
+  const Buffer frame(frame_bytes.data(), frame_bytes.size(), corruption >> 4);
+
+  DecodeTable decode_table;
+  const Status built = build_decode_table(table.freqs.data(), static_cast<uint32_t>(table.freqs.size()), table.k, &decode_table);
+  expect_status(built, table_valid(table) ? Status::Ok : Status::BadFreqTable, "build_decode_table", 0);
+
+  WeightMatrix m;
+  m.kind = WeightKind::Compressed;
+  m.rows = rows;
+  m.cols = cols;
+  m.quant = q;
+  m.frame = frame.data();
+  m.frame_length = frame.size();
+  m.log2_block = log2_block;
+  m.blocks = std::move(blocks);
+  // As the binding: the table only when a block is RANS, and a table that does not build refuses
+  // the matrix (here: no table, which check_weight_matrix must then refuse).
+  const bool rans = std::any_of(m.blocks.begin(), m.blocks.end(), [](const WeightBlock& block) { return block.mode == BlockAction::Rans; });
+  m.table = rans && built == Status::Ok ? &decode_table : nullptr;
+  if (inconsistent) make_inconsistent(&m, inconsistency, inconsistency_value);
+
+  const bool acceptable = weight_matrix_acceptable(m);
+  const std::string problem = check_weight_matrix(m);
+  if (problem.empty() != acceptable) {
+    fail("check_weight_matrix %s a matrix it should %s: %s", acceptable ? "refuses" : "accepts", acceptable ? "accept" : "refuse", problem.empty() ? "(accepted)" : problem.c_str());
+  }
+  if (!acceptable || m.kind != WeightKind::Compressed) return;
+  const std::unique_ptr<float[]> xs = weight_inputs(n * cols, input_seed, span);
+  check_weight_products(m, table, xs.get(), n, large);
+}
+
 using Operation = void (*)(Input&);
 constexpr Operation kOperations[] = {
     fuzz_rans_decode, fuzz_unpack, fuzz_float_planes, fuzz_dequantize, fuzz_block_job, fuzz_encode_round_trip, fuzz_crc_and_histogram, fuzz_symbol_buffers,
+    fuzz_weight_product,
 };
 constexpr size_t kOperationCount = sizeof kOperations / sizeof kOperations[0];
 
@@ -799,3 +1197,4 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   kOperations[data[0] % kOperationCount](in);
   return 0;
 }
+
