@@ -243,7 +243,9 @@ describe("importModel and openModelTensors with a config.json beside the weights
       expect(model.architecture, name).toBeUndefined();
       expect(model.tensors.length).toBe(tiny.tensors.length);
       expect(problems).toEqual([]);
-      expect((await openModelTensors(folder(name))).architecture).toBeUndefined();
+      const streamed = await openModelTensors(folder(name));
+      expect(streamed.architecture).toBeUndefined();
+      await streamed.close();
     }
   });
 
