@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import { evalSeeds, EVAL_SEED_BASE } from "../infer/eval.js";
 import { LlamaModel } from "../infer/llama.js";
 import { calibrateModel, calibrationSeeds, collectLinearInputs, MAX_CALIBRATION_SEQUENCES } from "./calibrate.js";
+import { defaultSampleRows, MAX_DEFAULT_SAMPLE_ROWS, MIN_DEFAULT_SAMPLE_ROWS, SAMPLE_MEMORY_BYTES } from "./linear-inputs.js";
 import { TINY_LLAMA, tinyLlamaModel, tinyLlamaValues } from "./tiny-llama.js";
 
 describe("calibration statistics", () => {
@@ -38,6 +39,19 @@ describe("calibration statistics", () => {
       const keys = new Set(vectors.map((x) => x.join(",")));
       for (let r = 0; r < capacity; r++) expect(keys.has(Array.from(s.sample.rows.subarray(r * cols, (r + 1) * cols)).join(","))).toBe(true);
     }
+  });
+
+  it("keeps by default every input vector of a small model, and for wide models as many as the memory bound allows", () => {
+    for (const s of collectLinearInputs(TINY_LLAMA, weights, sequences).values()) expect(s.sample.count).toBe(15);
+    expect(defaultSampleRows([64, 64, 172])).toBe(MAX_DEFAULT_SAMPLE_ROWS);
+    // Seven linear layers of a 4096-wide model with a 14336-wide MLP, 32 times over.
+    const widths = Array.from({ length: 32 }, () => [4096, 4096, 4096, 4096, 4096, 4096, 14336]).flat();
+    const bytesPerRow = 4 * widths.reduce((a, b) => a + b, 0);
+    const rows = defaultSampleRows(widths);
+    expect(rows).toBeLessThan(MAX_DEFAULT_SAMPLE_ROWS);
+    expect(rows * bytesPerRow).toBeLessThanOrEqual(SAMPLE_MEMORY_BYTES);
+    expect((rows + 1) * bytesPerRow).toBeGreaterThan(SAMPLE_MEMORY_BYTES);
+    expect(defaultSampleRows([2 ** 30])).toBe(MIN_DEFAULT_SAMPLE_ROWS);
   });
 
   it("is deterministic for a seed", () => {

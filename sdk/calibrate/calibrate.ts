@@ -1,10 +1,10 @@
 import { QansError } from "../errors.js";
-import { parseLlamaArchitecture, type LlamaArchitecture } from "../infer/architecture.js";
+import { matrixSpecs, parseLlamaArchitecture, type LlamaArchitecture } from "../infer/architecture.js";
 import { EVAL_SEED_BASE, sampleSequences, textWindows } from "../infer/eval.js";
 import { LlamaModel } from "../infer/llama.js";
 import type { Tokenizer } from "../infer/tokenizer.js";
 import type { ImportedModel } from "../tensor/tensor.js";
-import { LinearInputCollector, type LinearInputCollectorOptions, type LinearInputStatistics } from "./linear-inputs.js";
+import { defaultSampleRows, LinearInputCollector, type LinearInputCollectorOptions, type LinearInputStatistics } from "./linear-inputs.js";
 import { modelWeights } from "./model-weights.js";
 
 /**
@@ -55,7 +55,8 @@ export function collectLinearInputs(
   options: LinearInputCollectorOptions = {},
 ): Map<string, LinearInputStatistics> {
   if (sequences.length === 0) throw new QansError("INVALID_ARGUMENT", "calibration needs at least one sequence");
-  const collector = new LinearInputCollector(options);
+  const sampleRows = options.sampleRows ?? defaultSampleRows(matrixSpecs(architecture).map((spec) => spec.cols));
+  const collector = new LinearInputCollector({ ...options, sampleRows });
   const model = LlamaModel.fromWeights(architecture, weights, { onLinearInput: collector.hook });
   for (const sequence of sequences) {
     model.reset();
