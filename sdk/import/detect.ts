@@ -1,10 +1,10 @@
 import { stat } from "node:fs/promises";
 import { join } from "node:path";
 import { asQansError, QansError } from "../errors.js";
-import type { ImportedModel, ModelMetadata, TensorData, TensorInput } from "../tensor/tensor.js";
+import type { ImportedModel, ModelMetadata, TensorInput } from "../tensor/tensor.js";
 import { hfArchitectureBeside, type HfConfigOptions } from "./hf-config.js";
 import { importLlama2c } from "./llama2c.js";
-import { openSafetensorsFile, openSafetensorsIndex } from "./safetensors.js";
+import { openSafetensorsFile, openSafetensorsIndex, readWholeModel } from "./safetensors.js";
 import { importTfjs } from "./tfjs.js";
 
 const INDEX_FILE = "model.safetensors.index.json";
@@ -31,15 +31,9 @@ export async function importModel(path: string, options: HfConfigOptions = {}): 
   if (found === "missing") throw new QansError("IO_ERROR", `${path} does not exist`);
   const safetensors = await safetensorsPathOf(path);
   if (safetensors) {
-    const model = await openSafetensors(safetensors, options);
-    try {
-      const tensors: TensorData[] = [];
-      // Without a wholeBytes limit every tensor comes whole.
-      for await (const tensor of model.tensors()) tensors.push(tensor as TensorData);
-      return { metadata: model.metadata, ...(model.architecture ? { architecture: model.architecture } : {}), tensors };
-    } finally {
-      await model.close();
-    }
+    const file = await openSafetensors(safetensors, options);
+    const model = await readWholeModel(file);
+    return file.architecture ? { ...model, architecture: file.architecture } : model;
   }
   if (found === "directory") throw new QansError("BAD_INPUT", `${path}: folder holds neither ${INDEX_FILE} nor ${SINGLE_FILE}`);
   const lower = path.toLowerCase();

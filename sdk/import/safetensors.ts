@@ -183,7 +183,11 @@ async function readHeader(file: FileSource): Promise<SafetensorsHeader> {
 
 /** Imports one `.safetensors` file; tensors come in data-offset order. */
 export async function importSafetensors(path: string): Promise<ImportedModel> {
-  const file = await openSafetensorsFile(path);
+  return readWholeModel(await openSafetensorsFile(path));
+}
+
+/** Every tensor of an opened file or index, read whole (it was opened without `wholeBytes`), then the file closed. */
+export async function readWholeModel(file: { metadata: Record<string, string>; tensors(): AsyncIterable<TensorInput>; close(): Promise<void> }): Promise<ImportedModel> {
   try {
     const tensors: TensorData[] = [];
     for await (const tensor of file.tensors()) tensors.push(tensor as TensorData);
@@ -256,10 +260,7 @@ function checkShardName(name: string, where: string): void {
  * against the weight map before any tensor data is read.
  */
 export async function importSafetensorsIndex(indexJsonPath: string): Promise<ImportedModel> {
-  const model = await openSafetensorsIndex(indexJsonPath);
-  const tensors: TensorData[] = [];
-  for await (const tensor of model.tensors()) tensors.push(tensor as TensorData);
-  return { metadata: model.metadata, tensors };
+  return readWholeModel(await openSafetensorsIndex(indexJsonPath));
 }
 
 /**
