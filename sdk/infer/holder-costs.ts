@@ -191,7 +191,7 @@ export async function calibrateHolders(matrices: readonly MatrixUse[], workload:
     if (int8Probe) ratios.one.push(sustainedRatio(product(int8Probe)));
     // A batch reads its weights once for many inputs: cold or warm caches make little difference.
     if (batchInputs > 0 && round < BATCH_ROUNDS) {
-      for (const entry of timed.filter((e) => e.kind !== "compressed")) entry.batch = Math.min(entry.batch, bestSeconds(1, () => undefined, batchProduct(entry)));
+      for (const entry of timed.filter((e) => e.kind !== "compressed")) entry.batch = Math.min(entry.batch, bestSeconds(1, batchProduct(entry)));
       if (int8Probe) ratios.batch.push(sustainedRatio(batchProduct(int8Probe)));
     }
   }
@@ -264,11 +264,11 @@ function probeInputs(cols: number, n: number): Float32Array {
   return x;
 }
 
-function bestSeconds(runs: number, before: () => void, run: () => void): number {
+/** The best of `runs` timed runs, in seconds, after one untimed run. */
+function bestSeconds(runs: number, run: () => void): number {
   run();
   let best = Infinity;
   for (let i = 0; i < runs; i++) {
-    before();
     const start = performance.now();
     run();
     best = Math.min(best, (performance.now() - start) / 1000);
@@ -281,7 +281,7 @@ function bestSeconds(runs: number, before: () => void, run: () => void): number 
  * single runs just before (warm, as the back-to-back runs are).
  */
 function sustainedRatio(product: () => void): number {
-  const single = bestSeconds(3, () => undefined, product);
+  const single = bestSeconds(3, product);
   const count = Math.max(2, Math.ceil(SUSTAINED_SECONDS / single));
   const start = performance.now();
   for (let i = 0; i < count; i++) product();
@@ -301,7 +301,7 @@ function lookupSeconds(holder: LinearWeight, runs: number): number {
   const lookups = () => {
     for (let i = 0; i < count; i++) holder.row(Math.floor(((i + 0.5) * holder.rows) / count), row);
   };
-  return bestSeconds(runs, () => undefined, lookups) / count;
+  return bestSeconds(runs, lookups) / count;
 }
 
 /** The mode and symbol count of each block of an int-quant frame, read from the block headers. */
