@@ -70,8 +70,9 @@ export class LinearInputCollector {
   private readonly random: XorShiftRandom;
   private readonly capacity: number;
 
-  constructor(options: LinearInputCollectorOptions = {}) {
-    const { sampleRows = MAX_DEFAULT_SAMPLE_ROWS, seed = 0 } = options;
+  /** `sampleRows` is given: its default depends on the model's widths (`defaultSampleRows`). */
+  constructor(options: LinearInputCollectorOptions & { sampleRows: number }) {
+    const { sampleRows, seed = 0 } = options;
     if (!Number.isSafeInteger(sampleRows) || sampleRows < 0) throw new QansError("INVALID_ARGUMENT", `sampleRows must be a non-negative integer, got ${sampleRows}`);
     this.capacity = sampleRows;
     this.random = new XorShiftRandom(seed);
